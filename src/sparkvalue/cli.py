@@ -1,0 +1,107 @@
+"""`sparkvalue` command line: one sub-command per stage, plus `demo` for everything."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+
+from sparkvalue.config import ConfigError, load_config
+
+
+def _month(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise argparse.ArgumentTypeError(f"month must look like 2026-10, got {value!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env", default="local", help="configuration environment (conf/<env>.yaml)")
+    common.add_argument("--conf-dir", default=None, help="folder of base.yaml and <env>.yaml")
+    parser = argparse.ArgumentParser(prog="sparkvalue", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", parents=[common],
+                       help="write synthetic operator data to the landing folder")
+    g.add_argument("--subscribers", type=int)
+    g.add_argument("--months", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--end-month", type=_month)
+    g.add_argument("--edges-per-subscriber", type=float)
+    g.add_argument("--edge-months", type=int)
+    g.add_argument("--format", choices=("csv", "parquet"))
+    g.add_argument("--files-per-month", type=int)
+
+    i = sub.add_parser("ingest", parents=[common],
+                       help="validate landing extracts into bronze Delta tables")
+    target = i.add_mutually_exclusive_group(required=True)
+    target.add_argument("--month", type=_month, action="append",
+                        help="month to ingest (repeatable)")
+    target.add_argument("--all", action="store_true", help="every month of the generator's range")
+    i.add_argument("--format", choices=("csv", "parquet"))
+
+    sub.add_parser("demo", parents=[common],
+                   help="generate the demo data and run every stage on it")
+    sub.add_parser("docs", parents=[common], help="rewrite docs/data-contract.md from the contract")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    gen = {k: v for k, v in {
+        "subscribers": getattr(args, "subscribers", None),
+        "months": getattr(args, "months", None),
+        "seed": getattr(args, "seed", None),
+        "end_month": getattr(args, "end_month", None),
+        "edges_per_subscriber": getattr(args, "edges_per_subscriber", None),
+        "edge_months": getattr(args, "edge_months", None),
+        "files_per_month": getattr(args, "files_per_month", None),
+    }.items() if v is not None}
+    out: dict = {}
+    if args.command == "generate" and args.format:
+        gen["format"] = args.format
+    if gen:
+        out["generate"] = gen
+    if args.command == "ingest" and args.format:
+        out["ingest"] = {"format": args.format}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_config(args.env, args.conf_dir)
+        overrides = _overrides(args)
+        if overrides:
+            settings = settings.with_overrides(overrides)
+    except ConfigError as exc:
+        print(f"sparkvalue: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "docs":
+        from sparkvalue.contract.docs import write_contract_doc
+
+        print(write_contract_doc(settings.root))
+        return 0
+    from sparkvalue import runner as jobs
+
+    try:
+        if args.command == "generate":
+            jobs.run_generate(settings)
+        elif args.command == "ingest":
+            jobs.run_ingest(settings, None if args.all else args.month)
+        elif args.command == "demo":
+            started = time.perf_counter()
+            jobs.run_demo(settings)
+            print(f"demo finished in {time.perf_counter() - started:.0f}s")
+    except Exception as exc:  # the message is the product; the traceback goes to the log
+        logging.getLogger("sparkvalue").debug("failed", exc_info=True)
+        print(f"sparkvalue {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

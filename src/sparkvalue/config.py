@@ -1,0 +1,238 @@
+"""Load and validate the configuration once.
+
+`load_config(env)` reads `conf/base.yaml`, deep-merges `conf/<env>.yaml` over it,
+and validates the result. Every problem is reported with the file(s) and the
+dotted key, for example::
+
+    conf/local.yaml: spark.driver_memry: unknown key
+    conf/base.yaml + conf/local.yaml: paths.landing: required key is missing
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Section):
+    landing: str
+    lakehouse: str
+    truth: str
+    mlflow_tracking_uri: str
+    mlflow_artifacts: str
+    checkpoints: str
+
+
+class SparkSettings(_Section):
+    master: str | None = None
+    app_name: str = "sparkvalue"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = Field(8, ge=1)
+    jars_dir: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class Privacy(_Section):
+    key_env: str
+    key_file: str
+    create_key_file: bool = False
+    id_length: int = Field(20, ge=16, le=64)
+
+
+class Generate(_Section):
+    subscribers: int = Field(ge=2048)  # the call-circle layout needs two clusters
+    months: int = Field(ge=2, le=60)
+    end_month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    seed: int
+    edges_per_subscriber: float = Field(gt=0, le=500)
+    edge_months: int | None = Field(None, ge=1)
+    format: Literal["csv", "parquet"] = "csv"
+    files_per_month: int = Field(2, ge=1, le=1000)
+
+
+class Ingest(_Section):
+    format: Literal["csv", "parquet"] = "csv"
+    quarantine_table: str = "quarantine"
+
+
+class ValueTiers(_Section):
+    high: float = Field(gt=0, lt=1)
+    mid_high: float = Field(gt=0, lt=1)
+    mid: float = Field(gt=0, lt=1)
+    low: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> ValueTiers:
+        total = self.high + self.mid_high + self.mid + self.low
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"tier shares must add up to 1, they add up to {total:g}")
+        return self
+
+
+class Value(_Section):
+    tiers: ValueTiers
+
+
+class StickinessTiers(_Section):
+    high: float = Field(ge=0, le=100)
+    mid: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StickinessTiers:
+        if self.mid >= self.high:
+            raise ValueError(f"mid ({self.mid}) must be below high ({self.high})")
+        return self
+
+
+class Stickiness(_Section):
+    tiers: StickinessTiers
+
+
+class Anomaly(_Section):
+    flag_threshold: float = Field(ge=0, le=100)
+
+
+class Warnings(_Section):
+    new_subscriber_months: tuple[int, int]
+    new_subscriber_low_balance: float
+    low_usage_mou_ratio: float = Field(gt=0, le=1)
+    price_sensitive_topup_max: float = Field(gt=0)
+    price_sensitive_alerts_min: int = Field(ge=1)
+    downgrade_revenue_ratio: float = Field(gt=0, le=1)
+    downgrade_months: int = Field(ge=1)
+    dual_sim_incoming_share: float = Field(gt=0, le=1)
+    dual_sim_months: int = Field(ge=1)
+    dual_sim_yoy_drop: float = Field(gt=0, le=1)
+    churn_balance_max: float
+    churn_rejoin_numbers: int = Field(ge=1)
+    churn_offnet_circle_share: float = Field(gt=0, le=1)
+    churn_revenue_band: tuple[float, float]
+    low_balance: float
+    bundle_expiry_months: int = Field(ge=0)
+
+
+class Settings(_Section):
+    """The validated configuration of one environment."""
+
+    env: str
+    root: str
+    paths: Paths
+    spark: SparkSettings
+    privacy: Privacy
+    generate: Generate
+    ingest: Ingest
+    value: Value
+    stickiness: Stickiness
+    anomaly: Anomaly
+    warnings: Warnings
+
+    def path(self, name: str) -> str:
+        """A path of the `paths` section, resolved against the project root when local."""
+        return resolve_path(getattr(self.paths, name), self.root)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
+        """A copy with nested keys replaced, validated again (used by the CLI and tests)."""
+        merged = _deep_merge(self.model_dump(), overrides)
+        try:
+            return Settings.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, {"overrides": overrides})) from None
+
+
+def resolve_path(value: str, root: str) -> str:
+    """Resolve `~` and relative local paths; URIs (scheme://) are returned unchanged."""
+    if "://" in value or value.startswith("sqlite:"):
+        return value
+    path = Path(os.path.expanduser(value))
+    return str(path if path.is_absolute() else Path(root) / path)
+
+
+def default_conf_dir() -> Path:
+    """`$SPARKVALUE_CONF_DIR`, else the `conf/` folder of the source checkout."""
+    env_dir = os.environ.get("SPARKVALUE_CONF_DIR")
+    if env_dir:
+        return Path(env_dir)
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def load_config(env: str = "local", conf_dir: str | Path | None = None) -> Settings:
+    """Read base.yaml plus <env>.yaml from `conf_dir` and validate the merge."""
+    conf_path = Path(conf_dir) if conf_dir else default_conf_dir()
+    files = [conf_path / "base.yaml", conf_path / f"{env}.yaml"]
+    raw: dict[str, dict[str, Any]] = {}
+    for file in files:
+        if not file.is_file():
+            raise ConfigError(f"{file}: configuration file not found (environment '{env}')")
+        try:
+            content = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+        if not isinstance(content, dict):
+            raise ConfigError(f"{file}: the top level must be a mapping of sections")
+        raw[str(file)] = content
+    merged: dict[str, Any] = {}
+    for content in raw.values():
+        merged = _deep_merge(merged, content)
+    merged["env"] = env
+    merged["root"] = str(conf_path.resolve().parent)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, raw)) from None
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "conf":
+            out[key] = _deep_merge(out[key], value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _has_key(content: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    node: Any = content
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _describe(exc: ValidationError, raw: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(p) for p in loc)
+        setting = [name for name, content in raw.items() if _has_key(content, loc)]
+        if error["type"] == "missing":
+            where, what = " + ".join(raw), "required key is missing"
+        elif error["type"] == "extra_forbidden":
+            where, what = " + ".join(setting) or " + ".join(raw), "unknown key"
+        else:
+            where = setting[-1] if setting else " + ".join(raw)
+            what = f"{error['msg']} (got {error.get('input')!r})"
+        lines.append(f"{where}: {key}: {what}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,1 @@
+"""Synthetic operator data at any scale, Spark-native and deterministic for a seed."""

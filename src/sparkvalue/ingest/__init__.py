@@ -1,0 +1,1 @@
+"""Landing -> bronze: validate every row, quarantine the bad ones with the reason."""

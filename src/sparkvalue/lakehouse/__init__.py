@@ -1,0 +1,1 @@
+"""Delta tables: locations, documentation and idempotent monthly writes."""

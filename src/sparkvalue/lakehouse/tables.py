@@ -1,0 +1,89 @@
+"""Delta table locations, their documentation, and idempotent monthly writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sparkvalue.contract.raw import RAW_TABLES
+
+
+class DuplicateKeyError(ValueError):
+    """A table's key is not unique in the rows about to be written."""
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    layer: str
+    name: str
+    grain: str
+    key: tuple[str, ...]
+    description: str
+    partition: tuple[str, ...] = ("month",)
+
+
+QUARANTINE = TableDoc(
+    "bronze", "quarantine",
+    "one row per rejected landing row",
+    (),
+    "Landing rows that broke the contract: table, month, source file, the first rule, all "
+    "reasons and the original record (subscriber numbers pseudonymised).",
+    ("table_name", "month"),
+)
+INGEST_RUNS = TableDoc(
+    "ops", "ingest_runs",
+    "one row per table per month per ingest run",
+    ("run_id", "table_name", "month"),
+    "What each ingest run read, loaded and quarantined, with counts per rule.",
+    (),
+)
+BRONZE = {
+    name: TableDoc("bronze", name, spec.grain, spec.key,
+                   spec.description + " Validated landing rows; `_source_file` names the file.")
+    for name, spec in RAW_TABLES.items()
+}
+CATALOG: dict[str, TableDoc] = {
+    **{f"bronze.{n}": d for n, d in BRONZE.items()},
+    "bronze.quarantine": QUARANTINE,
+    "ops.ingest_runs": INGEST_RUNS,
+}
+
+
+def table_path(lakehouse: str, doc: TableDoc) -> str:
+    return f"{lakehouse.rstrip('/')}/{doc.layer}/{doc.name}"
+
+
+def assert_unique(df: DataFrame, key: tuple[str, ...], *, table: str) -> None:
+    """Raise if `key` repeats in `df` (one small aggregation, nothing collected but a sample)."""
+    if not key:
+        return
+    dupes = df.groupBy(*key).count().where(F.col("count") > 1).limit(1).collect()
+    if dupes:
+        raise DuplicateKeyError(
+            f"{table}: key ({', '.join(key)}) is not unique; {dupes[0]['count']} rows share one "
+            "key value. Nothing was written."
+        )
+
+
+def replace_partition(df: DataFrame, path: str, *, where: str,
+                      partition_by: tuple[str, ...]) -> None:
+    """Write `df` as the whole content of the partitions selected by the SQL predicate `where`.
+
+    Re-running replaces those partitions, never duplicates them; Delta refuses rows of
+    `df` outside the predicate.
+    """
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
+
+
+def append_rows(df: DataFrame, path: str) -> None:
+    df.write.format("delta").mode("append").save(path)
+
+
+def read_table(spark: SparkSession, lakehouse: str, name: str) -> DataFrame:
+    """Read a table of the catalog by its `layer.name`."""
+    return spark.read.format("delta").load(table_path(lakehouse, CATALOG[name]))

@@ -1,0 +1,45 @@
+"""Run stages end to end for the CLI and the spark-submit jobs: session, stage, report."""
+
+from __future__ import annotations
+
+from sparkvalue import pipeline
+from sparkvalue.config import Settings
+from sparkvalue.session import build_session
+
+
+def run_generate(settings: Settings) -> pipeline.GenerateSummary:
+    spark = build_session(settings, app_name="sparkvalue-generate")
+    summary = pipeline.generate(spark, settings)
+    print(f"generated {summary.subscribers:,} subscribers x {len(summary.months)} months "
+          f"({summary.months[0]} .. {summary.months[-1]})")
+    print(f"  landing: {summary.landing}")
+    print(f"  truth:   {summary.truth}  (for tests and benchmarks only)")
+    return summary
+
+
+def run_ingest(settings: Settings, months: list[str] | None) -> list[pipeline.TableResult]:
+    spark = build_session(settings, app_name="sparkvalue-ingest")
+    results = pipeline.ingest(spark, settings, months or pipeline.landing_months(spark, settings))
+    _print_ingest(settings, results)
+    return results
+
+
+def _print_ingest(settings: Settings, results: list[pipeline.TableResult]) -> None:
+    totals: dict[str, list[int]] = {}
+    for r in results:
+        loaded, bad = totals.setdefault(r.table, [0, 0])
+        totals[r.table] = [loaded + r.loaded, bad + r.quarantined]
+    months = sorted({r.month for r in results})
+    print(f"ingested {len(months)} month(s) {months[0]} .. {months[-1]} into "
+          f"{settings.path('lakehouse')}/bronze")
+    print(f"  {'table':<18}{'loaded':>14}{'quarantined':>14}")
+    for table, (loaded, bad) in totals.items():
+        print(f"  {table:<18}{loaded:>14,}{bad:>14,}")
+    print(f"  quarantine: {settings.path('lakehouse')}/bronze/quarantine")
+    print(f"  run log:    {settings.path('lakehouse')}/ops/ingest_runs")
+
+
+def run_demo(settings: Settings) -> None:
+    """The main job on embedded defaults: generate the demo data, then every stage."""
+    run_generate(settings)
+    run_ingest(settings, None)
