@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", parents=[common],
                    help="generate the demo data and run every stage on it")
-    sub.add_parser("docs", parents=[common], help="rewrite docs/data-contract.md from the contract")
+    sub.add_parser("docs", parents=[common], help="rewrite docs/data-contract.md and docs/tables.md")
     return parser
 
 
@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "docs":
         from sparkvalue.contract.docs import write_contract_doc
+        from sparkvalue.lakehouse.docs import write_tables_doc
 
         print(write_contract_doc(settings.root))
+        print(write_tables_doc(settings.root))
         return 0
     from sparkvalue import runner as jobs
 

@@ -50,19 +50,12 @@ class GenerateSummary:
 def generate(spark: SparkSession, settings: Settings) -> GenerateSummary:
     """Write every raw table for every month to the landing folder, and the hidden truth."""
     g = settings.generate
-    months = gen.month_list(g.end_month, g.months)
-    plan = gen.Plan(n=g.subscribers, months=months, seed=g.seed,
-                    edges_per_subscriber=g.edges_per_subscriber, partitions=g.files_per_month)
+    plan = generation_plan(settings)
+    months = plan.months
     landing_root, truth_root = settings.path("landing"), settings.path("truth")
     summary = GenerateSummary(landing_root, truth_root, months, plan.n)
-    # The latent population is materialised once: every extract reads it instead of
-    # re-deriving ~60 hashed expressions (which would also bloat every query plan).
     started = time.perf_counter()
-    population(spark, n=plan.n, months=len(months), seed=plan.seed,
-               partitions=plan.partitions).transform(gen.with_service_state, plan=plan) \
-        .write.mode("overwrite").parquet(
-        f"{truth_root}/population")
-    pop = spark.read.parquet(f"{truth_root}/population")
+    pop = materialise_population(spark, plan, f"{truth_root}/population")
     summary.seconds["population"] = round(time.perf_counter() - started, 2)
     edge_from = len(months) - (g.edge_months or len(months))
     spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
@@ -84,6 +77,25 @@ def generate(spark: SparkSession, settings: Settings) -> GenerateSummary:
     summary.seconds["truth"] = round(time.perf_counter() - started, 2)
     spark.conf.unset("spark.sql.adaptive.coalescePartitions.enabled")
     return summary
+
+
+def generation_plan(settings: Settings) -> gen.Plan:
+    g = settings.generate
+    return gen.Plan(n=g.subscribers, months=gen.month_list(g.end_month, g.months), seed=g.seed,
+                    edges_per_subscriber=g.edges_per_subscriber, partitions=g.files_per_month)
+
+
+def materialise_population(spark: SparkSession, plan: gen.Plan, path: str) -> DataFrame:
+    """Write the latent population once and read it back.
+
+    Every extract reads it instead of re-deriving ~60 hashed expressions per row
+    (which would also bloat every query plan).
+    """
+    (population(spark, n=plan.n, months=len(plan.months), seed=plan.seed,
+                partitions=plan.partitions)
+     .transform(gen.with_service_state, plan=plan)
+     .write.mode("overwrite").parquet(path))
+    return spark.read.parquet(path)
 
 
 def _write_landing(df: DataFrame, folder: str, fmt: str) -> None:

@@ -137,7 +137,8 @@ USAGE_MONTHLY = RawTable(
     ),
     checks=(
         ("minutes_split_consistent",
-         "abs(outgoing_min + incoming_min - onnet_min - offnet_min) <= 1 + 0.01 * (outgoing_min + incoming_min)"),
+         "abs(outgoing_min + incoming_min - onnet_min - offnet_min) "
+         "<= 1 + 0.01 * (outgoing_min + incoming_min)"),
     ),
 )
 

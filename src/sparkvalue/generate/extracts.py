@@ -386,8 +386,11 @@ def edges_extract(pop: DataFrame, plan: Plan, t: int) -> DataFrame:
     callees = pop.select(_c("idx").alias("callee_idx"), _c("act_t").alias("callee_act_t"),
                          _c("churn_t").alias("callee_churn_t"),
                          _c("home_city").alias("callee_city"))
+    # Broadcast: the slim lookup (index, two month numbers, a city) is far smaller than
+    # the month's edges, which then need no shuffle. It grows with the population
+    # (about 30 MB per million subscribers), which the generator accepts.
     edges = (
-        edges.join(callees, on="callee_idx", how="left")
+        edges.join(F.broadcast(callees), on="callee_idx", how="left")
         .where(_c("callee_idx").isNull() | (_c("callee_act_t") <= t))
     )
     ported = _c("callee_churn_t") < t

@@ -60,6 +60,10 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
     raw_cols = {}
     typed = {}
     reasons: list[Column] = []
+    if CORRUPT in raw.columns:
+        # First, so that it is the row's rule: the other reasons follow from it.
+        reasons.append(F.when(F.col(CORRUPT).isNotNull(),
+                              F.lit("malformed_record: wrong number of fields or unparseable quoting")))
     for f in spec.fields:
         # CSV reads empty fields as null; Parquet may carry empty strings.
         text = F.col(f.name).cast("string")
@@ -95,12 +99,9 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
                   if spec.get(spec.month_from).dtype == "date" else month_value)
     extract_month = F.col(EXTRACT_MONTH)
     reasons.append(F.when(month_value.isNotNull() & (month_text != extract_month),
-                          F.concat(_reason("wrong_month", spec.month_from, raw_cols[spec.month_from],
-                                           "the extract's month "), extract_month)))
-    if CORRUPT in raw.columns:
-        reasons.append(F.when(F.col(CORRUPT).isNotNull(),
-                              F.lit("malformed_record: wrong number of fields or unparseable "
-                                    "quoting")))
+                          F.concat(F.lit(f"wrong_month: {spec.month_from} = "),
+                                   raw_cols[spec.month_from], F.lit(" (the extract's month "),
+                                   extract_month, F.lit(")"))))
     typed_df = raw.select(
         *[v.alias(k) for k, v in typed.items()],
         *[v.alias(RAW + k) for k, v in raw_cols.items()],

@@ -1,0 +1,125 @@
+"""Run sparkvalue stages as separate processes and measure them.
+
+Each stage is one `sparkvalue <stage>` process on its own configuration
+environment (`conf/` copied beside the benchmark's data, plus `bench.yaml`).
+While it runs, the process tree's resident memory is sampled from /proc twice a
+second: the peak of the JVM (the Spark driver, which in local mode also runs the
+executors) and of the whole tree are reported with the wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _is_java(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "java"
+    except OSError:
+        return False
+
+
+def run_stage(name: str, args: list[str], *, env_dir: Path, log: Path) -> dict:
+    """Run `sparkvalue <args>` and return wall time and peak memory."""
+    cmd = [str(REPO / ".venv" / "bin" / "sparkvalue"), *args, "--env", "bench",
+           "--conf-dir", str(env_dir / "conf")]
+    peak = {"jvm": 0.0, "tree": 0.0}
+    started = time.perf_counter()
+    with log.open("w") as handle:
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                pids, frontier = [proc.pid], [proc.pid]
+                while frontier:
+                    kids = [k for p in frontier for k in _children(p)]
+                    pids += kids
+                    frontier = kids
+                sizes = {p: _rss_mb(p) for p in pids}
+                peak["tree"] = max(peak["tree"], sum(sizes.values()))
+                peak["jvm"] = max(peak["jvm"], sum(v for p, v in sizes.items() if _is_java(p)))
+                done.wait(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        done.set()
+        sampler.join()
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"stage {name} failed with exit code {code}; see {log}")
+    return {"stage": name, "seconds": round(seconds, 1), "peak_driver_mb": round(peak["jvm"]),
+            "peak_tree_mb": round(peak["tree"])}
+
+
+def prepare_env(work: Path, overrides: dict) -> Path:
+    """A copy of conf/ plus `bench.yaml` (local settings with `overrides`) under `work`."""
+    conf = work / "conf"
+    if conf.exists():
+        shutil.rmtree(conf)
+    shutil.copytree(REPO / "conf", conf)
+    local = yaml.safe_load((conf / "local.yaml").read_text())
+    for section, values in overrides.items():
+        local.setdefault(section, {})
+        local[section] = {**local[section], **values}
+    (conf / "bench.yaml").write_text(yaml.safe_dump(local))
+    return work
+
+
+def machine() -> dict:
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.processor())
+    return {"cores": os.cpu_count(), "memory": mem.split(":", 1)[1].strip(), "cpu": cpu,
+            "python": platform.python_version(), "os": platform.platform()}
+
+
+def write_report(results: list[dict], out: Path, title: str, command: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"title": title, "command": command, "machine": machine(), "results": results}
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+    lines = [f"# {title}", "", f"Command: `{command}`", "",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), "",
+             "| subscribers | stage | wall time (s) | peak driver RSS (MB) | peak process tree RSS (MB) "
+             "| rows |", "|---:|---|---:|---:|---:|---|"]
+    for r in results:
+        lines.append(f"| {r['subscribers']:,} | {r['stage']} | {r['seconds']} | "
+                     f"{r['peak_driver_mb']} | {r['peak_tree_mb']} | {r.get('rows', '')} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")

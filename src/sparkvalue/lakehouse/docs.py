@@ -1,0 +1,75 @@
+"""Render the lakehouse table catalog as Markdown (`sparkvalue docs` writes docs/tables.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparkvalue.contract.raw import RAW_TABLES
+from sparkvalue.lakehouse.tables import CATALOG, TableDoc
+
+HEADER = """# Lakehouse tables
+
+Generated from `src/sparkvalue/lakehouse/tables.py` by `sparkvalue docs`; do not edit by hand.
+Paths are relative to `paths.lakehouse`. Every table is Delta at protocol reader 1 /
+writer 2 (readable by delta-rs, DuckDB, Polars and BI tools); subscriber ids are
+pseudonyms. Monthly tables are replaced per month (`replaceWhere`), never appended twice.
+"""
+
+# Columns of the tables that are not a raw table plus lineage.
+OTHER_COLUMNS = {
+    "bronze.quarantine": [
+        ("table_name", "string", "raw table the row came from"),
+        ("month", "string", "extract month (yyyy-MM)"),
+        ("source_file", "string", "landing file the row was read from"),
+        ("rule", "string", "first rule the row broke (missing, bad_type, not_allowed, out_of_range, "
+                           "wrong_month, check_failed, duplicate_row, conflicting_duplicate_key, "
+                           "unknown_key, malformed_record)"),
+        ("reasons", "array<string>", "every rule broken, with column, value and expectation"),
+        ("record", "string", "the original row as JSON (subscriber numbers pseudonymised)"),
+    ],
+    "ops.ingest_runs": [
+        ("run_id", "string", "id of the ingest run"),
+        ("table_name", "string", "raw table"),
+        ("month", "string", "extract month"),
+        ("loaded", "long", "rows written to bronze"),
+        ("quarantined", "long", "rows written to quarantine"),
+        ("rules", "map<string,long>", "quarantined rows per rule"),
+        ("ignored_columns", "array<string>", "columns in the files that the contract does not know"),
+        ("seconds", "double", "wall time per month of the table's ingest"),
+        ("finished_at", "timestamp", "when the run finished (UTC)"),
+    ],
+}
+
+
+def _columns(name: str, doc: TableDoc) -> list[tuple[str, str, str]]:
+    if name in OTHER_COLUMNS:
+        return OTHER_COLUMNS[name]
+    spec = RAW_TABLES[doc.name]
+    cols = [(f.name, f.dtype, f.description + (" (pseudonym)" if f.pii else "")) for f in spec.fields]
+    if "month" not in spec.columns:
+        cols.append(("month", "string", "extract month (yyyy-MM), the partition"))
+    cols.append(("_source_file", "string", "landing file the row was read from"))
+    return cols
+
+
+def render() -> str:
+    lines = [HEADER]
+    for name, doc in CATALOG.items():
+        lines.append(f"\n## `{doc.layer}/{doc.name}`\n")
+        lines.append(doc.description + "\n")
+        lines.append(f"- grain: {doc.grain}")
+        lines.append(f"- key: {', '.join(f'`{k}`' for k in doc.key) or '(none: a log)'}")
+        lines.append(f"- partitioned by: {', '.join(f'`{p}`' for p in doc.partition) or '(none)'}")
+        lines.append("")
+        lines.append("| column | type | meaning |")
+        lines.append("|---|---|---|")
+        lines += [f"| `{c}` | {t} | {d} |" for c, t, d in _columns(name, doc)]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables_doc(root: str) -> str:
+    path = Path(root) / "docs" / "tables.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render())
+    return str(path)
+
