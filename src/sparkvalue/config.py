@@ -74,6 +74,14 @@ class Ingest(_Section):
     quarantine_table: str = "quarantine"
 
 
+class Graph(_Section):
+    hub_min_in_degree: int = Field(ge=2)
+    strong_tie_minutes: float = Field(ge=0)
+    pagerank_reset_probability: float = Field(gt=0, lt=1)
+    max_iter: int = Field(ge=1, le=500)
+    pagerank_tol: float = Field(gt=0)
+
+
 class ValueTiers(_Section):
     high: float = Field(gt=0, lt=1)
     mid_high: float = Field(gt=0, lt=1)
@@ -118,9 +126,9 @@ class Warnings(_Section):
     price_sensitive_topup_max: float = Field(gt=0)
     price_sensitive_alerts_min: int = Field(ge=1)
     downgrade_revenue_ratio: float = Field(gt=0, le=1)
-    downgrade_months: int = Field(ge=1)
+    downgrade_months: int = Field(ge=1, le=2)
     dual_sim_incoming_share: float = Field(gt=0, le=1)
-    dual_sim_months: int = Field(ge=1)
+    dual_sim_months: int = Field(ge=1, le=2)
     dual_sim_yoy_drop: float = Field(gt=0, le=1)
     churn_balance_max: float
     churn_rejoin_numbers: int = Field(ge=1)
@@ -140,6 +148,7 @@ class Settings(_Section):
     privacy: Privacy
     generate: Generate
     ingest: Ingest
+    graph: Graph
     value: Value
     stickiness: Stickiness
     anomaly: Anomaly

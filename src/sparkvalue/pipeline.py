@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
@@ -223,3 +223,84 @@ def landing_months(spark: SparkSession, settings: Settings) -> tuple[str, ...]:
     if not months:
         raise landing.LandingError(f"{folder}: no monthly extracts (extract=yyyy-MM folders)")
     return months
+
+
+# ------------------------------------------------------------------ features
+
+@dataclass
+class FeaturesSummary:
+    months: list[str]
+    tables: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> FeaturesSummary:
+    """Silver features of `months` from bronze: subscriber-month, graph, warnings.
+
+    Point in time: each month's features use bronze rows of that month and earlier.
+    Re-running replaces those months.
+    """
+    from sparkvalue.features.columns import GRAPH_FEATURES, names
+    from sparkvalue.features.graph import graph_features
+    from sparkvalue.features.usage import subscriber_month_features
+    from sparkvalue.features.warnings import trial_expiries, warning_flags
+
+    months = sorted(set(months))
+    lakehouse = settings.path("lakehouse")
+
+    def bronze(name: str) -> DataFrame:
+        return lh.read_table(spark, lakehouse, f"bronze.{name}").drop("_source_file")
+
+    summary = FeaturesSummary(months, {})
+    in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
+    started = time.perf_counter()
+    subscriber = subscriber_month_features(
+        bronze("subscribers"), bronze("usage_monthly"), bronze("bundles"), bronze("product_events"),
+        months=months)
+    path = lh.table_path(lakehouse, lh.SILVER["subscriber_features"])
+    _write_checked(subscriber, path, lh.SILVER["subscriber_features"], in_months)
+    subscriber = spark.read.format("delta").load(path).where(in_months)
+    summary.tables["subscriber_features"] = path
+    summary.seconds["subscriber_features"] = round(time.perf_counter() - started, 2)
+    log.info("features %s..%s: subscriber features in %.1fs", months[0], months[-1],
+             summary.seconds["subscriber_features"])
+
+    started = time.perf_counter()
+    g = settings.graph
+    graph = graph_features(bronze("call_edges"), bronze("subscribers"), months=months,
+                           hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
+                           reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
+                           tol=g.pagerank_tol)
+    community = Window.partitionBy("month", "community")
+    graph = (graph.join(subscriber.select("month", "subscriber_id", "revenue"),
+                        on=["month", "subscriber_id"], how="left")
+             .withColumn("revenue_vs_community",
+                         F.when(F.col("community").isNotNull(),
+                                F.col("revenue") / F.avg("revenue").over(community) - 1.0))
+             .select(*names(GRAPH_FEATURES)))
+    path = lh.table_path(lakehouse, lh.SILVER["graph_features"])
+    _write_checked(graph, path, lh.SILVER["graph_features"], in_months)
+    graph = spark.read.format("delta").load(path).where(in_months)
+    summary.tables["graph_features"] = path
+    summary.seconds["graph_features"] = round(time.perf_counter() - started, 2)
+    log.info("features %s..%s: graph features in %.1fs", months[0], months[-1],
+             summary.seconds["graph_features"])
+
+    started = time.perf_counter()
+    joined = subscriber.join(graph, on=["month", "subscriber_id"], how="left")
+    contacts = bronze("contact_history").where(F.col("month") <= months[-1])
+    warnings = warning_flags(joined, trial_expiries(contacts), rules_config=settings.warnings)
+    path = lh.table_path(lakehouse, lh.SILVER["warnings"])
+    _write_checked(warnings, path, lh.SILVER["warnings"], in_months)
+    summary.tables["warnings"] = path
+    summary.seconds["warnings"] = round(time.perf_counter() - started, 2)
+    log.info("features %s..%s: warnings in %.1fs", months[0], months[-1], summary.seconds["warnings"])
+    return summary
+
+
+def _write_checked(df: DataFrame, path: str, doc: lh.TableDoc, where: str) -> None:
+    """Write the months of a silver/gold table after checking its key is unique."""
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    lh.assert_unique(df, doc.key, table=f"{doc.layer}.{doc.name}")
+    lh.replace_partition(df, path, where=where, partition_by=doc.partition)
+    df.unpersist()

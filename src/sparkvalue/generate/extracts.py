@@ -309,9 +309,11 @@ def edges_extract(pop: DataFrame, plan: Plan, t: int) -> DataFrame:
     n_colleague = F.when(_c("corp_member"), F.round(k_total * 0.35)).otherwise(0).cast("int")
     n_offnet = F.round(k_total * _c("offnet_pref")).cast("int")
     n_hometown = F.round(k_total * 0.3).cast("int")
+    # Only the columns the edges need cross the explode (it copies them per slot).
     callers = (
         pop.where(_active(t))
-        .select("*", k_total.alias("k_total"), n_family.alias("n_family"),
+        .select("idx", "archetype", "home_city", "hometown", "scale", "fam_size",
+                k_total.alias("k_total"), n_family.alias("n_family"),
                 n_colleague.alias("n_colleague"), n_offnet.alias("n_offnet"),
                 n_hometown.alias("n_hometown"), st["drop"].alias("drop"))
         .withColumn("slot", F.explode(F.sequence(F.lit(0), _c("k_total"))))
@@ -333,8 +335,14 @@ def edges_extract(pop: DataFrame, plan: Plan, t: int) -> DataFrame:
         .otherwise(F.lit("random"))
     )
     idx = _c("idx")
-    j = slot - F.when(kind == "colleague", b1).when(kind.isin("hometown", "remote"), b2) \
-        .otherwise(0)
+    # Staged: each step refers to the previous one by column, so `kind` and the callee
+    # are computed once per slot instead of once per use.
+    callers = callers.select("*", kind.alias("kind"))
+    kind = _c("kind")
+    callers = callers.select(
+        "*", (slot - F.when(kind == "colleague", b1).when(kind.isin("hometown", "remote"), b2)
+              .otherwise(0)).alias("j"))
+    j = _c("j")
     pos4 = idx % FAMILY_BLOCK
     pos256 = idx % CORP_BLOCK
     blk = F.floor((idx % CLUSTER_BLOCK) / CORP_BLOCK)
@@ -355,18 +363,20 @@ def edges_extract(pop: DataFrame, plan: Plan, t: int) -> DataFrame:
         .when(kind == "random", rnd)
         .when(kind == "hub", hub)
     ).cast("long")
+    callers = callers.select("*", callee_idx.alias("callee_idx"), hub.alias("hub"))
+    callee_idx = _c("callee_idx")
     own_kind = kind.isin("family", "colleague", "hometown", "random", "hub")
-    hub_in_cluster = (hub >= cluster_base) & (hub < cluster_base + CLUSTER_BLOCK)
+    hub_in_cluster = (_c("hub") >= cluster_base) & (_c("hub") < cluster_base + CLUSTER_BLOCK)
     keep_slot = (
         F.when(kind == "hub", (_u(plan, "hub_active", t) < 0.35) & ~hub_in_cluster)
         .otherwise(uniform(plan.seed, "slot_active", idx, slot, t) < 0.88)
         & (~own_kind | ((callee_idx < n) & (callee_idx != idx)))
         & ((kind != "random") | (callee_idx % hub_step != 0))
     )
-    edges = callers.select(
-        "idx", "archetype", "home_city", "hometown", "scale", "drop", "slot",
-        kind.alias("kind"), callee_idx.alias("callee_idx"), keep_slot.alias("keep"),
-    ).where(_c("keep"))
+    edges = callers.where(keep_slot).select(
+        "idx", "archetype", "home_city", "hometown", "scale", "drop", "slot", "kind",
+        F.when(own_kind, callee_idx).alias("callee_idx"),
+    )
     # Other operators' numbers: a per-caller start plus a slot stride, so that one
     # caller's slots never share a number; the prefix tells the number space apart.
     digits = F.lpad(((F.floor(uniform(plan.seed, "offnet_number", idx) * 1e8).cast("long")

@@ -1,8 +1,7 @@
 """The latent population: who every subscriber is, as pure column expressions of its index.
 
-`latent(idx, ...)` returns expressions that depend only on the subscriber index
-and the seed, so the same facts can be evaluated for a caller and, inline, for
-the subscriber at the other end of a call edge without a join.
+Every fact is a function of the subscriber index and the seed only, so the
+population is the same whatever the partitioning.
 
 Structure planted for the models to find:
 - blocks of 4 indices are families, blocks of 256 corporate groups (with a VPN),
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sparkvalue.contract.raw import CITIES, HANDSET_CLASSES, REGIONS
@@ -53,176 +52,152 @@ def _sigmoid(x: Column) -> Column:
     return 1.0 / (1.0 + F.exp(-x))
 
 
-def latent(idx: Column, *, n: int, months: int, seed: int) -> dict[str, Column]:
-    """Every static fact of the subscriber with index `idx`."""
+def _stage(df: DataFrame, columns: dict[str, Column]) -> DataFrame:
+    return df.select("*", *[c.alias(k) for k, c in columns.items()])
+
+
+def population(spark: SparkSession, *, n: int, months: int, seed: int, partitions: int) -> DataFrame:
+    """One row per subscriber index with every latent fact (the generator's base).
+
+    Built in stages that refer to earlier stages by column, so that no expression
+    is repeated inside another (a nested expression would be re-evaluated many
+    times per row).
+    """
+    idx = F.col("idx")
 
     def u(stream: str) -> Column:
         return uniform(seed, stream, idx)
 
-    corp_block = _block(idx, CORP_BLOCK)
-    fam_block = _block(idx, FAMILY_BLOCK)
-    cluster = _block(idx, CLUSTER_BLOCK)
+    def c(name: str) -> Column:
+        return F.col(name)
 
-    corp_member = (uniform(seed, "corp_block", corp_block) < 0.22) & (u("corp_member") < 0.55)
-    fam_size = (2 + F.floor(uniform(seed, "fam_size", fam_block) * 3)).cast("int")
-    fam_member = (
-        (uniform(seed, "fam_block", fam_block) < 0.30)
-        & ~corp_member
-        & ((idx % FAMILY_BLOCK) < fam_size)
-    )
+    df = spark.range(0, n, 1, partitions).select(F.col("id").alias("idx"))
+    df = _stage(df, {
+        "corp_block": _block(idx, CORP_BLOCK),
+        "fam_block": _block(idx, FAMILY_BLOCK),
+        "cluster": _block(idx, CLUSTER_BLOCK),
+    })
+    df = _stage(df, {
+        "corp_member": (uniform(seed, "corp_block", c("corp_block")) < 0.22) & (u("corp_member") < 0.55),
+        "fam_size": (2 + F.floor(uniform(seed, "fam_size", c("fam_block")) * 3)).cast("int"),
+    })
+    df = _stage(df, {
+        "fam_member": (uniform(seed, "fam_block", c("fam_block")) < 0.30) & ~c("corp_member")
+        & ((idx % FAMILY_BLOCK) < c("fam_size")),
+    })
     free = prof.FREE_ARCHETYPE_WEIGHTS
-    archetype = (
-        F.when(corp_member, F.lit("corporate_vpn"))
-        .when(fam_member, F.lit("family_member"))
-        .otherwise(categorical(u("archetype"), list(free), list(free.values())))
-    )
+    df = _stage(df, {
+        "archetype": F.when(c("corp_member"), F.lit("corporate_vpn"))
+        .when(c("fam_member"), F.lit("family_member"))
+        .otherwise(categorical(u("archetype"), list(free), list(free.values()))),
+    })
+    archetype = c("archetype")
 
     def param(name: str) -> Column:
         return prof.by_archetype(archetype, prof.P[name])
-
-    tenure_months = F.floor(-F.log(F.greatest(u("tenure"), F.lit(1e-12))) * param("tenure_mean"))
-    act_t = F.when(
-        archetype == "new_joiner", F.floor(u("join") * months)
-    ).otherwise(-(1 + tenure_months)).cast("int")
-    t0 = F.greatest(act_t + 1, F.lit(0))
-    scale = lognormal(seed, "scale", idx, sigma=0.35)
-    offnet_pref = F.least(F.greatest(param("offnet_pref") + 0.08 * normal(seed, "offnet", idx),
-                                     F.lit(0.02)), F.lit(0.9))
-    has_bundle = u("bundle") < param("p_bundle")
-    vpn_member = corp_member & (u("vpn") < 0.85)
-    special = u("special") < F.when(archetype == "local_premium", 0.08).otherwise(0.02)
-    employee = u("employee") < 0.004
-    prepaid = u("prepaid") < param("p_prepaid")
-    broadband = u("broadband") < param("p_broadband")
-    secondary = u("secondary") < 0.04
-    tenure_years = F.greatest(-act_t, F.lit(0)) / 12.0
-
-    # Monthly hazard of a dissatisfaction episode: low stickiness raises it.
-    z = (
-        -3.75
-        + param("risk")
-        - 0.9 * has_bundle.cast("double")
-        - 0.8 * vpn_member.cast("double")
-        - 0.6 * fam_member.cast("double")
-        - 0.35 * F.log1p(tenure_years)
-        + 2.5 * (offnet_pref - 0.3)
-        - 0.5 * special.cast("double")
-        - 0.5 * broadband.cast("double")
-        + 0.3 * prepaid.cast("double")
-    )
-    episode_hazard = _sigmoid(z)
-    onset_t = t0 + geometric(u("onset"), episode_hazard)
-    episode_len = (1 + F.floor(u("episode_len") * 3)).cast("int")
-    episode_churn_t = F.when(u("episode_churn") < EPISODE_CHURN, onset_t + episode_len)
-    background_hazard = episode_hazard * BACKGROUND_SHARE
-    background_t = t0 + geometric(u("background"), background_hazard)
-    shock_t = geometric(uniform(seed, "shock", cluster), SHOCK_HAZARD)
-    follow_p = 0.06 + 0.3 * offnet_pref
-    contagion_t = F.when(
-        u("follow") < follow_p, F.greatest(shock_t + F.floor(u("lag") * 3).cast("int"), t0)
-    )
-    churn_any = F.least(episode_churn_t, background_t, contagion_t)
-    churn_t = F.when(churn_any < months, churn_any).cast("int")
-    cause = (
-        F.when(churn_t.isNull(), F.lit(None).cast("string"))
-        .when(churn_t == episode_churn_t, F.lit("episode"))
-        .when(churn_t == contagion_t, F.lit("contagion"))
-        .otherwise(F.lit("background"))
-    )
 
     age_band = None
     for name, bands in prof.AGE_BY_ARCHETYPE.items():
         value = pick(u("age"), bands)
         age_band = (F.when(archetype == name, value) if age_band is None
                     else age_band.when(archetype == name, value))
-    smart = u("handset") < param("p_4g5g")
-    handset = F.when(smart, F.when(u("handset5g") < 0.4, F.lit("5g")).otherwise(F.lit("4g"))) \
-        .otherwise(pick(u("handset_old"), HANDSET_CLASSES[:2]))
-    plan_fee = F.round(param("plan_fee") * pick(u("plan_fee"), (0.5, 1.0, 1.0, 1.5, 2.0)), 0)
-    plan_type = (
-        F.when(corp_member, F.lit("corporate"))
-        .when(fam_member, F.lit("family"))
-        .when((archetype == "youth_data") & (u("data_only") < 0.06), F.lit("data_only"))
-        .when(u("discount_plan") < 0.15, F.lit("discount"))
-        .otherwise(F.lit("standard"))
-    )
-    brand = prof.by_archetype(archetype, prof.BRAND_BY_ARCHETYPE)
-    payment = (
-        F.when(employee, F.lit("free"))
-        .when(corp_member & (u("group_paid") < 0.35), F.lit("group_paid"))
-        .when(prepaid, F.lit("prepaid"))
-        .otherwise(F.lit("postpaid"))
-    )
     rejoin_rate = F.when(archetype.isin("migrant_worker", "youth_data", "new_joiner"), 0.5) \
         .otherwise(0.05)
-    vip = F.when(archetype == "local_premium", 1 + F.floor(u("vip") * 5)) \
-        .when((archetype == "long_distance") & (u("vip") < 0.3), 1 + F.floor(u("vip2") * 2)) \
-        .otherwise(0).cast("int")
-    bundle_months = pick(u("bundle_months"), (12, 24)).cast("int")
-    bundle_start_t = F.greatest(
-        act_t, (-bundle_months + 1 + F.floor(u("bundle_start") * (bundle_months + months)))
-    ).cast("int")
-    home_city = categorical(uniform(seed, "city", cluster), CITIES, CITY_WEIGHTS)
-
-    return {
-        "idx": idx,
-        "archetype": archetype,
-        "cluster": cluster,
-        "corp_block": corp_block,
-        "fam_block": fam_block,
-        "corp_member": corp_member,
-        "fam_member": fam_member,
-        "fam_size": fam_size,
-        "act_t": act_t,
-        "act_day": (1 + F.floor(u("act_day") * 28)).cast("int"),
-        "first_t": F.greatest(act_t, F.lit(0)),
-        "last_t": F.coalesce(churn_t, F.lit(months - 1)),
-        "churn_t": churn_t,
-        "churn_cause": cause,
-        "onset_t": onset_t,
-        "episode_len": episode_len,
-        "episode_hazard": episode_hazard,
-        "background_hazard": background_hazard,
-        "shock_t": shock_t,
-        "follow_p": follow_p,
-        "t0": t0,
-        "scale": scale,
-        "offnet_pref": offnet_pref,
-        "has_bundle": has_bundle,
-        "bundle_type": pick(u("bundle_type"), ("prepaid_deposit", "minimum_spend",
-                                               "handset_contract")),
-        "bundle_months": bundle_months,
-        "bundle_start_t": bundle_start_t,
-        "vpn_member": vpn_member,
-        "special": special,
-        "employee": employee,
-        "prepaid": prepaid,
-        "payment_type": payment,
-        "broadband": broadband,
-        "secondary": secondary,
+    df = _stage(df, {
+        "tenure_months": F.floor(-F.log(F.greatest(u("tenure"), F.lit(1e-12))) * param("tenure_mean")),
+        "scale": lognormal(seed, "scale", idx, sigma=0.35),
+        "offnet_pref": F.least(F.greatest(param("offnet_pref") + 0.08 * normal(seed, "offnet", idx),
+                                          F.lit(0.02)), F.lit(0.9)),
+        "has_bundle": u("bundle") < param("p_bundle"),
+        "vpn_member": c("corp_member") & (u("vpn") < 0.85),
+        "special": u("special") < F.when(archetype == "local_premium", 0.08).otherwise(0.02),
+        "employee": u("employee") < 0.004,
+        "prepaid": u("prepaid") < param("p_prepaid"),
+        "broadband": u("broadband") < param("p_broadband"),
+        "secondary": u("secondary") < 0.04,
         "call_forwarding": u("forwarding") < 0.03,
         "price_sensitive": u("price_sensitive") < param("p_price_sensitive"),
         "numbers_held_12m": geometric(u("rejoin"), 1.0 - rejoin_rate),
-        "vip_level": vip,
+        "vip_level": F.when(archetype == "local_premium", 1 + F.floor(u("vip") * 5))
+        .when((archetype == "long_distance") & (u("vip") < 0.3), 1 + F.floor(u("vip2") * 2))
+        .otherwise(0).cast("int"),
         "age_band": age_band,
-        "handset_class": handset,
-        "plan_fee": plan_fee,
-        "plan_type": plan_type,
-        "brand": brand,
-        "home_city": home_city,
-        "hometown": categorical(uniform(seed, "hometown", cluster), REMOTE_REGIONS,
+        "smart": u("handset") < param("p_4g5g"),
+        "plan_fee": F.round(param("plan_fee") * pick(u("plan_fee"), (0.5, 1.0, 1.0, 1.5, 2.0)), 0),
+        "brand": prof.by_archetype(archetype, prof.BRAND_BY_ARCHETYPE),
+        "bundle_type": pick(u("bundle_type"), ("prepaid_deposit", "minimum_spend", "handset_contract")),
+        "bundle_months": pick(u("bundle_months"), (12, 24)).cast("int"),
+        "home_city": categorical(uniform(seed, "city", c("cluster")), CITIES, CITY_WEIGHTS),
+        "hometown": categorical(uniform(seed, "hometown", c("cluster")), REMOTE_REGIONS,
                                 [1.0] * len(REMOTE_REGIONS)),
         "id_local": F.when(archetype == "migrant_worker", u("id_local") < 0.1)
         .otherwise(u("id_local") < 0.95),
-        "is_key_person": corp_member & (u("key_person") < 0.04),
+        "is_key_person": c("corp_member") & (u("key_person") < 0.04),
         "degree_factor": lognormal(seed, "degree", idx, sigma=0.55),
-    }
-
-
-def population(spark, *, n: int, months: int, seed: int, partitions: int):
-    """One row per subscriber index with every latent fact (the generator's base)."""
-    lat = latent(F.col("id"), n=n, months=months, seed=seed)
-    return spark.range(0, n, 1, partitions).select(*[c.alias(k) for k, c in lat.items()])
+        "act_day": (1 + F.floor(u("act_day") * 28)).cast("int"),
+        "shock_t": geometric(uniform(seed, "shock", c("cluster")), SHOCK_HAZARD),
+        "risk": param("risk"),
+    })
+    df = _stage(df, {
+        "act_t": F.when(archetype == "new_joiner", F.floor(u("join") * months))
+        .otherwise(-(1 + c("tenure_months"))).cast("int"),
+        "handset_class": F.when(c("smart"), F.when(u("handset5g") < 0.4, F.lit("5g"))
+                                .otherwise(F.lit("4g")))
+        .otherwise(pick(u("handset_old"), HANDSET_CLASSES[:2])),
+        "plan_type": F.when(c("corp_member"), F.lit("corporate"))
+        .when(c("fam_member"), F.lit("family"))
+        .when((archetype == "youth_data") & (u("data_only") < 0.06), F.lit("data_only"))
+        .when(u("discount_plan") < 0.15, F.lit("discount"))
+        .otherwise(F.lit("standard")),
+        "payment_type": F.when(c("employee"), F.lit("free"))
+        .when(c("corp_member") & (u("group_paid") < 0.35), F.lit("group_paid"))
+        .when(c("prepaid"), F.lit("prepaid"))
+        .otherwise(F.lit("postpaid")),
+        "follow_p": 0.06 + 0.3 * c("offnet_pref"),
+        "episode_len": (1 + F.floor(u("episode_len") * 3)).cast("int"),
+    })
+    # Monthly hazard of a dissatisfaction episode: low stickiness raises it.
+    tenure_years = F.greatest(-c("act_t"), F.lit(0)) / 12.0
+    z = (
+        -3.75
+        + c("risk")
+        - 0.9 * c("has_bundle").cast("double")
+        - 0.8 * c("vpn_member").cast("double")
+        - 0.6 * c("fam_member").cast("double")
+        - 0.35 * F.log1p(tenure_years)
+        + 2.5 * (c("offnet_pref") - 0.3)
+        - 0.5 * c("special").cast("double")
+        - 0.5 * c("broadband").cast("double")
+        + 0.3 * c("prepaid").cast("double")
+    )
+    df = _stage(df, {
+        "t0": F.greatest(c("act_t") + 1, F.lit(0)),
+        "first_t": F.greatest(c("act_t"), F.lit(0)),
+        "episode_hazard": _sigmoid(z),
+        "bundle_start_t": F.greatest(
+            c("act_t"), (-c("bundle_months") + 1
+                         + F.floor(u("bundle_start") * (c("bundle_months") + months)))).cast("int"),
+    })
+    df = _stage(df, {
+        "onset_t": c("t0") + geometric(u("onset"), c("episode_hazard")),
+        "background_hazard": c("episode_hazard") * BACKGROUND_SHARE,
+        "contagion_t": F.when(u("follow") < c("follow_p"),
+                              F.greatest(c("shock_t") + F.floor(u("lag") * 3).cast("int"), c("t0"))),
+    })
+    df = _stage(df, {
+        "episode_churn_t": F.when(u("episode_churn") < EPISODE_CHURN, c("onset_t") + c("episode_len")),
+        "background_t": c("t0") + geometric(u("background"), c("background_hazard")),
+    })
+    churn_any = F.least(c("episode_churn_t"), c("background_t"), c("contagion_t"))
+    df = _stage(df, {"churn_t": F.when(churn_any < months, churn_any).cast("int")})
+    return df.select(
+        "*",
+        F.coalesce(c("churn_t"), F.lit(months - 1)).alias("last_t"),
+        F.when(c("churn_t").isNull(), F.lit(None).cast("string"))
+        .when(c("churn_t") == c("episode_churn_t"), F.lit("episode"))
+        .when(c("churn_t") == c("contagion_t"), F.lit("contagion"))
+        .otherwise(F.lit("background")).alias("churn_cause"),
+    )
 
 
 def churn_hazard_next(t: Column, row: dict[str, Column]) -> Column:

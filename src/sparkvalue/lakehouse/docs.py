@@ -41,7 +41,30 @@ OTHER_COLUMNS = {
 }
 
 
+def _warning_columns() -> list[tuple[str, str, str]]:
+    from sparkvalue.config import load_config
+    from sparkvalue.features.warnings import describe_rules
+
+    checks = describe_rules(load_config("local").warnings)
+    return [
+        ("subscriber_id", "string", "pseudonymised subscriber number"),
+        ("month", "string", "month (yyyy-MM), the partition"),
+        *[(code.lower(), "boolean", f"{code}: {text} (default thresholds)")
+          for code, text in checks.items()],
+        ("warning_codes", "array<string>", "codes of the rules that fired"),
+        ("warning_reasons", "array<string>", "readable reasons of the rules that fired"),
+        ("warning_count", "int", "rules that fired"),
+    ]
+
+
 def _columns(name: str, doc: TableDoc) -> list[tuple[str, str, str]]:
+    from sparkvalue.features.columns import GRAPH_FEATURES, SUBSCRIBER_FEATURES
+
+    silver = {"silver.subscriber_features": SUBSCRIBER_FEATURES, "silver.graph_features": GRAPH_FEATURES}
+    if name in silver:
+        return silver[name]
+    if name == "silver.warnings":
+        return _warning_columns()
     if name in OTHER_COLUMNS:
         return OTHER_COLUMNS[name]
     spec = RAW_TABLES[doc.name]

@@ -44,9 +44,30 @@ BRONZE = {
                    spec.description + " Validated landing rows; `_source_file` names the file.")
     for name, spec in RAW_TABLES.items()
 }
+SILVER = {
+    "subscriber_features": TableDoc(
+        "silver", "subscriber_features", "one row per subscriber per month",
+        ("subscriber_id", "month"),
+        "Usage windows (1/3/6/12 months), year over year, the 3-month band and where the month "
+        "sits in it, shares, tenure, bundles, family and VPN, balance and top-up dynamics, "
+        "services, plan changes, and the subscriber's attributes. Point in time: month M uses "
+        "bronze rows of M and before."),
+    "graph_features": TableDoc(
+        "silver", "graph_features", "one row per subscriber per month",
+        ("subscriber_id", "month"),
+        "The call circle of the month: breadth, depth, operator shares, in-degree, hubs, "
+        "PageRank, strong-tie community with size, role and deviations, churned contacts of "
+        "last month, corporate reach, VPN breadth and the long-distance flow."),
+    "warnings": TableDoc(
+        "silver", "warnings", "one row per subscriber per month",
+        ("subscriber_id", "month"),
+        "The retention playbook's rules: one flag per rule, the codes and readable reasons of "
+        "those that fired, thresholds from conf `warnings:`."),
+}
 CATALOG: dict[str, TableDoc] = {
     **{f"bronze.{n}": d for n, d in BRONZE.items()},
     "bronze.quarantine": QUARANTINE,
+    **{f"silver.{n}": d for n, d in SILVER.items()},
     "ops.ingest_runs": INGEST_RUNS,
 }
 

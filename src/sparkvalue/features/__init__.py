@@ -1,0 +1,1 @@
+"""Silver features: subscriber-month usage features, call-circle graph features, warnings."""

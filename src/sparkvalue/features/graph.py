@@ -1,0 +1,291 @@
+"""Call-circle graph features on Spark DataFrames (MISSION.md item 3).
+
+GraphFrames' JVM artifact is not published on the Maven Central mirror this
+project builds from, so PageRank and the community structure are written with
+DataFrame operations. Every algorithm runs for many months at once: a vertex is
+(month, subscriber), so each month's graph is independent and one iteration
+advances all of them. Iterations end in `localCheckpoint()` so that the plan
+does not grow with the number of iterations. Results are checked against
+networkx in the tests.
+
+Hubs (call centres and the like, in-degree above a configured threshold) are
+left out of PageRank, communities and the circle shares of everyone else, and
+flagged `is_hub`.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+ONNET_OPERATORS = ("own", "own_other_region")
+
+
+def own_edges(edges: DataFrame, vertices: DataFrame) -> DataFrame:
+    """Directed subscriber-to-subscriber edges (month, src, dst, minutes) between `vertices`."""
+    v = vertices.select("month", F.col("id").alias("dst"))
+    return (
+        edges.where(F.col("callee_operator") == "own")
+        .select("month", F.col("caller_id").alias("src"), F.col("callee_id").alias("dst"), "minutes")
+        .join(v, on=["month", "dst"], how="inner")
+        .join(v.withColumnRenamed("dst", "src"), on=["month", "src"], how="inner")
+    )
+
+
+def hubs(edges: DataFrame, *, min_in_degree: int) -> DataFrame:
+    """(month, id) of numbers called by at least `min_in_degree` distinct subscribers."""
+    return (
+        edges.groupBy("month", F.col("callee_id").alias("id")).agg(F.count("*").alias("in_degree"))
+        .where(F.col("in_degree") >= min_in_degree).select("month", "id")
+    )
+
+
+def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float = 0.15,
+             max_iter: int = 30, tol: float = 1e-6) -> DataFrame:
+    """PageRank of every (month, id) vertex on the directed (month, src, dst) edges.
+
+    The same definition as networkx.pagerank without weights: teleport uniformly,
+    dangling vertices spread their rank uniformly, ranks of a month sum to one.
+    Iterates until the L1 change of every month is below `tol` x its vertex count,
+    or `max_iter`. Output: month, id, pagerank.
+    """
+    alpha = 1.0 - reset_probability
+    edges = edges.select("month", "src", "dst").distinct()
+    out_degree = edges.groupBy("month", F.col("src").alias("id")).agg(F.count("*").alias("out_degree"))
+    sizes = vertices.groupBy("month").agg(F.count("*").alias("n"))
+    state = (
+        vertices.select("month", "id").join(out_degree, on=["month", "id"], how="left")
+        .join(F.broadcast(sizes), on="month", how="inner")
+        .select("month", "id", F.coalesce("out_degree", F.lit(0)).alias("out_degree"), "n",
+                (1.0 / F.col("n")).alias("rank"))
+        .localCheckpoint()
+    )
+    for _ in range(max_iter):
+        contributions = (
+            edges.join(state.select("month", F.col("id").alias("src"),
+                                    (F.col("rank") / F.col("out_degree")).alias("share")),
+                       on=["month", "src"], how="inner")
+            .groupBy("month", F.col("dst").alias("id")).agg(F.sum("share").alias("incoming"))
+        )
+        dangling = state.where(F.col("out_degree") == 0).groupBy("month") \
+            .agg(F.sum("rank").alias("dangling"))
+        new = (
+            state.join(contributions, on=["month", "id"], how="left")
+            .join(F.broadcast(dangling), on="month", how="left")
+            .select("month", "id", "out_degree", "n", F.col("rank").alias("previous"),
+                    (alpha * (F.coalesce("incoming", F.lit(0.0))
+                              + F.coalesce("dangling", F.lit(0.0)) / F.col("n"))
+                     + (1.0 - alpha) / F.col("n")).alias("rank"))
+            .localCheckpoint()
+        )
+        worst = (new.groupBy("month", "n").agg(F.sum(F.abs(F.col("rank") - F.col("previous"))).alias("err"))
+                 .agg(F.max(F.col("err") / F.col("n"))).first()[0])
+        state = new.drop("previous")
+        if worst is None or worst < tol:
+            break
+    return state.select("month", "id", F.col("rank").alias("pagerank"))
+
+
+def strong_tie_communities(vertices: DataFrame, edges: DataFrame, *, min_minutes: float,
+                           max_iter: int = 50) -> DataFrame:
+    """Communities as the connected parts of the strong-tie graph.
+
+    A strong tie joins two subscribers who called each other in the month with at
+    least `min_minutes` minutes in the two directions together (families,
+    colleagues, close friends). Connected components by iterated minimum label.
+    Output: month, id, community (the smallest id of the component).
+    """
+    pairs = edges.select(
+        "month", F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b"),
+        F.when(F.col("src") < F.col("dst"), 1).otherwise(2).alias("direction"), "minutes")
+    ties = (
+        pairs.groupBy("month", "a", "b")
+        .agg(F.countDistinct("direction").alias("directions"), F.sum("minutes").alias("minutes"))
+        .where((F.col("directions") == 2) & (F.col("minutes") >= min_minutes))
+        .select("month", "a", "b")
+    )
+    links = ties.unionByName(ties.select("month", F.col("b").alias("a"), F.col("a").alias("b"))) \
+        .localCheckpoint()
+    labels = vertices.select("month", "id", F.col("id").alias("community")).localCheckpoint()
+    for _ in range(max_iter):
+        neighbour_min = (
+            links.join(labels.select("month", F.col("id").alias("b"), F.col("community").alias("nb")),
+                       on=["month", "b"], how="inner")
+            .groupBy("month", F.col("a").alias("id")).agg(F.min("nb").alias("nb"))
+        )
+        new = (
+            labels.join(neighbour_min, on=["month", "id"], how="left")
+            .select("month", "id", F.least("community", F.coalesce("nb", "community")).alias("community"),
+                    (F.coalesce("nb", "community") < F.col("community")).alias("changed"))
+            .localCheckpoint()
+        )
+        changed = new.where("changed").limit(1).count()
+        labels = new.drop("changed")
+        if changed == 0:
+            break
+    return labels
+
+
+def circle_features(edges: DataFrame, subscribers: DataFrame, hub_ids: DataFrame) -> DataFrame:
+    """Breadth, depth and operator shares of each subscriber's call circle in the month.
+
+    `edges`: bronze call edges; `subscribers`: (month, subscriber_id, home_city,
+    group_id, is_key_person, vpn_group_id) of the month; `hub_ids`: (month, id).
+    Hub contacts are left out. Output: month, subscriber_id and the circle columns.
+    """
+    callee = subscribers.select(
+        "month", F.col("subscriber_id").alias("callee_id"), F.col("group_id").alias("callee_group"),
+        F.col("is_key_person").alias("callee_key_person"),
+        F.col("vpn_group_id").alias("callee_vpn"))
+    caller = subscribers.select("month", F.col("subscriber_id").alias("caller_id"),
+                                F.col("vpn_group_id").alias("caller_vpn"))
+    circle = (
+        edges.join(hub_ids.select("month", F.col("id").alias("callee_id")),
+                   on=["month", "callee_id"], how="left_anti")
+        .join(callee, on=["month", "callee_id"], how="left")
+        .join(caller, on=["month", "caller_id"], how="left")
+    )
+    n = F.count("*")
+    op = F.col("callee_operator")
+    return circle.groupBy("month", F.col("caller_id").alias("subscriber_id")).agg(
+        n.alias("circle_breadth"),
+        F.sum("minutes").alias("circle_depth"),
+        F.sum("calls").alias("circle_calls"),
+        F.sum("sms").alias("circle_sms"),
+        (F.sum(op.isin(*ONNET_OPERATORS).cast("int")) / n).alias("circle_onnet_share"),
+        (F.sum((op == "competitor").cast("int")) / n).alias("circle_competitor_share"),
+        (F.sum((op == "fixed").cast("int")) / n).alias("circle_fixed_share"),
+        (F.sum(F.when(op == "competitor", F.col("minutes")).otherwise(0.0))
+         / F.greatest(F.sum("minutes"), F.lit(1e-9))).alias("circle_competitor_minutes_share"),
+        F.countDistinct("callee_group").alias("circle_groups"),
+        F.sum(F.coalesce(F.col("callee_key_person").cast("int"), F.lit(0))).alias("circle_key_persons"),
+        (F.sum((F.col("callee_vpn") == F.col("caller_vpn")).cast("int")) / n).alias("vpn_breadth_share"),
+    )
+
+
+def in_degrees(edges: DataFrame) -> DataFrame:
+    """(month, subscriber_id, in_degree): distinct callers of each number."""
+    return edges.groupBy("month", F.col("callee_id").alias("subscriber_id")) \
+        .agg(F.count("*").alias("in_degree"))
+
+
+def churned_contacts(edges: DataFrame, churned: DataFrame, hub_ids: DataFrame) -> DataFrame:
+    """Share of each circle that churned: `churned` holds (month, id, is_leader) of the
+    contacts who left in the month before `month`. Output: month, subscriber_id,
+    circle_churned, circle_churned_share, circle_churned_leaders."""
+    circle = edges.join(hub_ids.select("month", F.col("id").alias("callee_id")),
+                        on=["month", "callee_id"], how="left_anti")
+    flagged = circle.join(churned.select("month", F.col("id").alias("callee_id"), "is_leader",
+                                         F.lit(True).alias("gone")),
+                          on=["month", "callee_id"], how="left")
+    n = F.count("*")
+    return flagged.groupBy("month", F.col("caller_id").alias("subscriber_id")).agg(
+        F.sum(F.col("gone").isNotNull().cast("int")).alias("circle_churned"),
+        (F.sum(F.col("gone").isNotNull().cast("int")) / n).alias("circle_churned_share"),
+        F.sum(F.coalesce(F.col("is_leader").cast("int"), F.lit(0))).alias("circle_churned_leaders"),
+    )
+
+
+def long_distance_flow(edges: DataFrame, subscribers: DataFrame) -> DataFrame:
+    """The region that receives most of a subscriber's long-distance minutes, and its share.
+
+    Long distance: a callee region other than the caller's home city. Output: month,
+    subscriber_id, ld_top_region, ld_top_region_share, ld_regions, ld_minutes.
+    """
+    home = subscribers.select("month", F.col("subscriber_id").alias("caller_id"), "home_city")
+    flows = (
+        edges.join(home, on=["month", "caller_id"], how="inner")
+        .where(F.col("callee_region") != F.col("home_city"))
+        .groupBy("month", "caller_id", "callee_region").agg(F.sum("minutes").alias("minutes"))
+    )
+    per_caller = Window.partitionBy("month", "caller_id")
+    ranked = flows.select(
+        "*", F.sum("minutes").over(per_caller).alias("ld_minutes"),
+        F.count("*").over(per_caller).alias("ld_regions"),
+        F.row_number().over(per_caller.orderBy(F.desc("minutes"), "callee_region")).alias("rank"))
+    return ranked.where(F.col("rank") == 1).select(
+        "month", F.col("caller_id").alias("subscriber_id"),
+        F.col("callee_region").alias("ld_top_region"),
+        (F.col("minutes") / F.greatest(F.col("ld_minutes"), F.lit(1e-9))).alias("ld_top_region_share"),
+        "ld_regions", "ld_minutes")
+
+
+def community_roles(communities: DataFrame, ranks: DataFrame, depth: DataFrame) -> DataFrame:
+    """Size, role and circle depth relative to the community average of each member.
+
+    `depth`: (month, id, depth). Role: `leader` for the member with the highest
+    PageRank of a community of two or more (ties: smallest id), `follower` for the
+    others, `single` alone. Output: month, id, community, community_size,
+    community_role, depth_vs_community. (Revenue deviation is computed where
+    revenue and communities meet, in `features.build`.)
+    """
+    members = communities.join(ranks, on=["month", "id"], how="inner") \
+        .join(depth, on=["month", "id"], how="left")
+    group = Window.partitionBy("month", "community")
+    ordered = group.orderBy(F.desc("pagerank"), "id")
+    size = F.count("*").over(group)
+    return members.select(
+        "month", "id", "community", size.alias("community_size"),
+        F.when(size == 1, F.lit("single"))
+        .when(F.row_number().over(ordered) == 1, F.lit("leader")).otherwise(F.lit("follower"))
+        .alias("community_role"),
+        (F.col("depth") / F.avg("depth").over(group) - 1.0).alias("depth_vs_community"),
+    )
+
+
+def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str],
+                   hub_min_in_degree: int, strong_tie_minutes: float, reset_probability: float,
+                   max_iter: int, tol: float) -> DataFrame:
+    """Every graph feature of every subscriber in `months`.
+
+    `edges`, `subscribers`: bronze tables (any months; the month before the first
+    target is used for churned contacts and their roles). Grain: one row per
+    subscriber per month (the month's subscribers). Columns: the circle shares,
+    in_degree, is_hub, pagerank, community, community_size, community_role, the
+    deviations from the community, churned contacts and the long-distance flow.
+    """
+    from sparkvalue.features.months import shift_month
+
+    previous = min(months)
+    prev_month = edges.sparkSession.range(1).select(shift_month(F.lit(previous), -1)).first()[0]
+    graph_months = sorted({*months, prev_month})
+    e = edges.where(F.col("month").isin(graph_months))
+    subs = subscribers.where(F.col("month").isin(graph_months))
+    hub_ids = hubs(e, min_in_degree=hub_min_in_degree).localCheckpoint()
+    vertices = subs.select("month", F.col("subscriber_id").alias("id")) \
+        .join(hub_ids, on=["month", "id"], how="left_anti")
+    directed = own_edges(e, vertices).localCheckpoint()
+    ranks = pagerank(vertices, directed, reset_probability=reset_probability, max_iter=max_iter, tol=tol)
+    communities = strong_tie_communities(vertices, directed, min_minutes=strong_tie_minutes,
+                                         max_iter=max_iter)
+    depth = e.groupBy("month", F.col("caller_id").alias("id")).agg(F.sum("minutes").alias("depth"))
+    roles = community_roles(communities, ranks, depth).localCheckpoint()
+    churned = (
+        subs.where(F.col("status") == "cancelled")
+        .select(shift_month(F.col("month"), 1).alias("month"), F.col("subscriber_id").alias("id"),
+                F.col("month").alias("left_month"))
+        .join(roles.select(F.col("month").alias("left_month"), "id",
+                           (F.col("community_role") == "leader").alias("is_leader")),
+              on=["left_month", "id"], how="left")
+    )
+    target = F.col("month").isin(months)
+    s = subs.where(target)
+    e_t = e.where(target)
+    key = ["month", "subscriber_id"]
+    out = (
+        s.select(*key)
+        .join(circle_features(e_t, s, hub_ids), on=key, how="left")
+        .join(in_degrees(e_t), on=key, how="left")
+        .join(hub_ids.withColumnRenamed("id", "subscriber_id").withColumn("is_hub", F.lit(True)),
+              on=key, how="left")
+        .join(ranks.withColumnRenamed("id", "subscriber_id"), on=key, how="left")
+        .join(roles.withColumnRenamed("id", "subscriber_id"), on=key, how="left")
+        .join(churned_contacts(e_t, churned, hub_ids), on=key, how="left")
+        .join(long_distance_flow(e_t, s), on=key, how="left")
+    )
+    return out.select(
+        *[c for c in out.columns if c not in ("is_hub", "circle_breadth", "in_degree")],
+        F.coalesce("circle_breadth", F.lit(0)).alias("circle_breadth"),
+        F.coalesce("in_degree", F.lit(0)).alias("in_degree"),
+        F.coalesce("is_hub", F.lit(False)).alias("is_hub"),
+    )

@@ -1,0 +1,24 @@
+"""Month helpers: months are `yyyy-MM` strings in every table."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+
+def month_start(month: Column) -> Column:
+    return F.to_date(F.concat(month, F.lit("-01")))
+
+
+def month_end(month: Column) -> Column:
+    return F.last_day(month_start(month))
+
+
+def month_index(month: Column) -> Column:
+    """Months since year 0, so that consecutive months differ by one."""
+    start = month_start(month)
+    return F.year(start) * 12 + F.month(start) - 1
+
+
+def shift_month(month: Column, months: int) -> Column:
+    return F.date_format(F.add_months(month_start(month), months), "yyyy-MM")

@@ -1,0 +1,219 @@
+"""Subscriber-month features from bronze (MISSION.md item 2).
+
+Grain: one row per subscriber per month. Point in time: every window looks back
+only (`rangeBetween(-k, 0)` over a month index), so the features of month M use
+data of months <= M and nothing later.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from sparkvalue.features.columns import SUBSCRIBER_FEATURES, names
+from sparkvalue.features.months import month_end, month_index, month_start
+
+HISTORY_MONTHS = 13  # the longest look-back: the same month last year plus this one
+SERVICE_REVENUES = ("vas_news_rev", "vas_crbt_rev", "vas_data_pack_rev", "vas_other_rev")
+
+SUBSCRIBER_ATTRIBUTES = (
+    "brand", "plan_code", "plan_type", "plan_fee", "payment_type", "status", "home_city", "id_local",
+    "age_band", "is_employee", "is_special_number", "vip_level", "group_id", "is_key_person",
+    "vpn_group_id", "family_id", "is_family_head", "handset_class", "is_secondary_number",
+    "has_call_forwarding", "has_broadband", "numbers_held_12m",
+)
+
+
+def _ratio(numerator: Column, denominator: Column) -> Column:
+    return F.when(denominator > 0, numerator / denominator)
+
+
+def usage_windows(monthly: DataFrame) -> DataFrame:
+    """Windows, year-over-year, bands, shares and dynamics over `monthly`.
+
+    Input: one row per subscriber and month with the bronze usage columns, `month`
+    and `m` (month index). Output: the same grain with the derived columns below.
+    """
+    by_sub = Window.partitionBy("subscriber_id").orderBy("m")
+
+    def last(k: int) -> Window:  # this month and the k-1 before
+        return by_sub.rangeBetween(-(k - 1), 0)
+
+    def before(k: int) -> Window:  # the k months before this one
+        return by_sub.rangeBetween(-k, -1)
+
+    def ago(k: int) -> Window:  # exactly k months ago
+        return by_sub.rangeBetween(-k, -k)
+
+    mou = F.col("outgoing_min") + F.col("incoming_min")
+    base = monthly.select(
+        "*",
+        mou.alias("mou"),
+        (F.col("discount_cost") + F.col("gift_cost")).alias("cost"),
+        sum(F.col(c) for c in SERVICE_REVENUES).alias("vas_revenue"),
+        sum((F.col(c) > 0).cast("int") for c in SERVICE_REVENUES).alias("services_held"),
+    )
+    derived = {
+        "revenue_3m_avg": F.avg("revenue").over(last(3)),
+        "revenue_6m_avg": F.avg("revenue").over(last(6)),
+        "revenue_12m_avg": F.avg("revenue").over(last(12)),
+        "mou_3m_avg": F.avg("mou").over(last(3)),
+        "mou_6m_avg": F.avg("mou").over(last(6)),
+        "data_mb_3m_avg": F.avg("data_mb").over(last(3)),
+        "data_mb_6m_avg": F.avg("data_mb").over(last(6)),
+        "months_of_history": F.count("*").over(last(HISTORY_MONTHS)),
+        "revenue_lag1": F.first("revenue").over(ago(1)),
+        "revenue_6m_avg_lag1": F.avg("revenue").over(by_sub.rangeBetween(-6, -1)),
+        "revenue_ly": F.first("revenue").over(ago(12)),
+        "mou_ly": F.first("mou").over(ago(12)),
+        "mou_lag1": F.first("mou").over(ago(1)),
+        "mou_ly_lag1": F.first("mou").over(ago(13)),
+        "data_mb_ly": F.first("data_mb").over(ago(12)),
+        "revenue_band_min": F.min("revenue").over(before(3)),
+        "revenue_band_max": F.max("revenue").over(before(3)),
+        "mou_band_min": F.min("mou").over(before(3)),
+        "mou_band_max": F.max("mou").over(before(3)),
+        "data_mb_band_min": F.min("data_mb").over(before(3)),
+        "data_mb_band_max": F.max("data_mb").over(before(3)),
+        "revenue_prev3_avg": F.avg("revenue").over(before(3)),
+        "mou_prev3_avg": F.avg("mou").over(before(3)),
+        "data_mb_prev3_avg": F.avg("data_mb").over(before(3)),
+        "incoming_share_lag1": F.first(_ratio(F.col("incoming_min"), F.col("mou"))).over(ago(1)),
+        "offnet_minutes_share_lag1": F.first(_ratio(F.col("offnet_min"),
+                                                    F.col("onnet_min") + F.col("offnet_min")))
+        .over(ago(1)),
+        "balance_lag1": F.first("balance").over(ago(1)),
+        "balance_lag2": F.first("balance").over(ago(2)),
+        "topup_amount_3m": F.sum("topup_amount").over(last(3)),
+        "topup_count_3m": F.sum("topup_count").over(last(3)),
+        "low_balance_alerts_3m_avg": F.avg("low_balance_alerts").over(last(3)),
+        "competitor_cs_calls_3m": F.sum("competitor_cs_calls").over(last(3)),
+        "downgrades_3m": F.sum((F.col("plan_change") < 0).cast("int")).over(last(3)),
+        "upgrades_3m": F.sum((F.col("plan_change") > 0).cast("int")).over(last(3)),
+        "services_held_lag1": F.first("services_held").over(ago(1)),
+        "suspended_days_3m": F.sum("suspended_days").over(last(3)),
+    }
+    out = base.select("*", *[v.alias(k) for k, v in derived.items()])
+    total_calls = F.col("outgoing_calls") + F.col("incoming_calls")
+    shares = {
+        "outgoing_share": _ratio(F.col("outgoing_min"), F.col("mou")),
+        "incoming_share": _ratio(F.col("incoming_min"), F.col("mou")),
+        "offnet_minutes_share": _ratio(F.col("offnet_min"), F.col("onnet_min") + F.col("offnet_min")),
+        "vpn_minutes_share": _ratio(F.col("vpn_min"), F.col("mou")),
+        "vpn_calls_share": _ratio(F.col("vpn_calls"), total_calls),
+        "roaming_share": _ratio(F.col("roaming_min"), F.col("mou")),
+        "long_distance_share": _ratio(F.col("long_distance_min") + F.col("long_distance_in_min"),
+                                      F.col("mou")),
+        "international_share": _ratio(F.col("international_min"), F.col("mou")),
+        "return_rate": _ratio(F.col("revenue") - F.col("cost"), F.col("revenue")),
+        "revenue_yoy": _ratio(F.col("revenue"), F.col("revenue_ly")),
+        "mou_yoy": _ratio(F.col("mou"), F.col("mou_ly")),
+        "data_mb_yoy": _ratio(F.col("data_mb"), F.col("data_mb_ly")),
+        "mou_2m_yoy": _ratio(F.col("mou") + F.col("mou_lag1"), F.col("mou_ly") + F.col("mou_ly_lag1")),
+        "revenue_vs_prev3": _ratio(F.col("revenue"), F.col("revenue_prev3_avg")),
+        "mou_vs_prev3": _ratio(F.col("mou"), F.col("mou_prev3_avg")),
+        "data_mb_vs_prev3": _ratio(F.col("data_mb"), F.col("data_mb_prev3_avg")),
+        "revenue_band_position": _band_position("revenue"),
+        "mou_band_position": _band_position("mou"),
+        "data_mb_band_position": _band_position("data_mb"),
+        "balance_change": F.col("balance") - F.col("balance_lag1"),
+        "balance_falling_2m": (F.col("balance") < F.col("balance_lag1"))
+        & (F.col("balance_lag1") < F.col("balance_lag2")),
+        "avg_topup_3m": _ratio(F.col("topup_amount_3m"), F.col("topup_count_3m")),
+        "services_dropped_1m": F.greatest(F.col("services_held_lag1") - F.col("services_held"), F.lit(0)),
+    }
+    return out.select("*", *[v.alias(k) for k, v in shares.items()])
+
+
+def _band_position(column: str) -> Column:
+    """Where this month sits in the band of the 3 months before: <0 below, 0..1 inside, >1 above."""
+    low, high = F.col(f"{column}_band_min"), F.col(f"{column}_band_max")
+    width = high - low
+    return F.when(width > 0, (F.col(column) - low) / width) \
+        .when(width == 0, F.when(F.col(column) > high, 2.0).when(F.col(column) < low, -1.0)
+              .otherwise(0.5))
+
+
+def bundle_features(bundles: DataFrame, months: list[str]) -> DataFrame:
+    """Active bundles per subscriber and month: count, months to the nearest end, discount.
+
+    Point in time: a bundle counts in month M only if it was extracted in M or earlier.
+    """
+    target = bundles.sparkSession.createDataFrame([(m,) for m in months], "target string")
+    active = (
+        bundles.crossJoin(F.broadcast(target))
+        .where((F.col("month") <= F.col("target"))
+               & (F.col("start_date") <= month_end(F.col("target")))
+               & (F.col("end_date") >= month_start(F.col("target"))))
+    )
+    return active.groupBy("subscriber_id", F.col("target").alias("month")).agg(
+        F.count("*").alias("bundles_active"),
+        F.min(F.months_between(F.col("end_date"), month_end(F.col("target")))).alias("bundle_months_to_end"),
+        F.sum("monthly_discount").alias("bundle_discount"),
+        F.max((F.col("bundle_type") == "handset_contract").cast("int")).cast("boolean")
+        .alias("has_handset_contract"),
+    )
+
+
+def event_features(events: DataFrame) -> DataFrame:
+    """Value-added-service events of each subscriber-month: subscriptions and cancellations."""
+    month = F.date_format("event_date", "yyyy-MM")
+    return events.groupBy("subscriber_id", month.alias("month")).agg(
+        F.sum((F.col("action") == "subscribe").cast("int")).alias("services_subscribed_1m"),
+        F.sum((F.col("action") == "unsubscribe").cast("int")).alias("services_cancelled_1m"),
+        F.sum(((F.col("action") == "subscribe") & (F.col("channel") == "silent")).cast("int"))
+        .alias("silent_activations_1m"),
+    )
+
+
+def subscriber_month_features(subscribers: DataFrame, usage: DataFrame, bundles: DataFrame,
+                              events: DataFrame, *, months: list[str]) -> DataFrame:
+    """The subscriber-month feature table for `months` (yyyy-MM) from bronze inputs.
+
+    Inputs may hold any months; only months up to the latest target are used.
+    Output grain: one row per subscriber present in `subscribers` in a target month.
+    """
+    last = max(months)
+    first_needed = F.add_months(month_start(F.lit(min(months))), -HISTORY_MONTHS)
+    in_range = (F.col("month") <= last) & (month_start(F.col("month")) >= first_needed)
+    monthly = (
+        usage.where(in_range).drop("_source_file")
+        .withColumn("m", month_index(F.col("month")))
+    )
+    windows = usage_windows(monthly).where(F.col("month").isin(months))
+    subs = subscribers.where(F.col("month").isin(months)).select(
+        "subscriber_id", "month", "activation_date", *SUBSCRIBER_ATTRIBUTES)
+    family = Window.partitionBy("month", "family_id")
+    vpn = Window.partitionBy("month", "vpn_group_id")
+    subs = subs.select(
+        "*",
+        F.floor(F.months_between(month_end(F.col("month")), F.col("activation_date")))
+        .cast("int").alias("tenure_months"),
+        F.when(F.col("family_id").isNotNull(), F.count("*").over(family)).otherwise(0)
+        .alias("family_size"),
+        F.when(F.col("vpn_group_id").isNotNull(), F.count("*").over(vpn)).otherwise(0)
+        .alias("vpn_size"),
+        F.col("handset_class").isin("smart_3g", "4g", "5g").alias("data_capable"),
+    )
+    bundle = bundle_features(bundles.where(F.col("month") <= last), months)
+    event = event_features(events.where(F.col("month").isin(months)))
+    out = (
+        subs.join(windows.drop("m"), on=["subscriber_id", "month"], how="left")
+        .join(bundle, on=["subscriber_id", "month"], how="left")
+        .join(event, on=["subscriber_id", "month"], how="left")
+    )
+    out = out.select(
+        "*",
+        F.coalesce("bundles_active", F.lit(0)).alias("_bundles_active"),
+        F.coalesce("bundle_discount", F.lit(0.0)).alias("_bundle_discount"),
+        F.coalesce("has_handset_contract", F.lit(False)).alias("_has_handset_contract"),
+        F.coalesce("services_subscribed_1m", F.lit(0)).alias("_services_subscribed_1m"),
+        F.coalesce("services_cancelled_1m", F.lit(0)).alias("_services_cancelled_1m"),
+        F.coalesce("silent_activations_1m", F.lit(0)).alias("_silent_activations_1m"),
+        F.col("family_id").isNotNull().alias("in_family"),
+        F.col("vpn_group_id").isNotNull().alias("in_vpn"),
+    )
+    for name in ("bundles_active", "bundle_discount", "has_handset_contract", "services_subscribed_1m",
+                 "services_cancelled_1m", "silent_activations_1m"):
+        out = out.drop(name).withColumnRenamed(f"_{name}", name)
+    return out.select(*names(SUBSCRIBER_FEATURES))
