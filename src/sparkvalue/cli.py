@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--all", action="store_true", help="every month of the generator's range")
     i.add_argument("--format", choices=("csv", "parquet"))
 
+    f = sub.add_parser("features", parents=[common],
+                       help="silver features, graph features and warnings from bronze")
+    target = f.add_mutually_exclusive_group(required=True)
+    target.add_argument("--month", type=_month, action="append", help="month to compute (repeatable)")
+    target.add_argument("--all", action="store_true", help="every month in bronze")
+
     sub.add_parser("demo", parents=[common],
                    help="generate the demo data and run every stage on it")
     sub.add_parser("docs", parents=[common], help="rewrite docs/data-contract.md and docs/tables.md")
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_generate(settings)
         elif args.command == "ingest":
             jobs.run_ingest(settings, None if args.all else args.month)
+        elif args.command == "features":
+            jobs.run_features(settings, None if args.all else args.month)
         elif args.command == "demo":
             started = time.perf_counter()
             jobs.run_demo(settings)

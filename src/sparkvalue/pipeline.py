@@ -298,6 +298,12 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     return summary
 
 
+def bronze_months(spark: SparkSession, settings: Settings) -> list[str]:
+    """Months present in bronze subscribers (a small aggregate, one row per month)."""
+    subs = lh.read_table(spark, settings.path("lakehouse"), "bronze.subscribers")
+    return sorted(r[0] for r in subs.select("month").distinct().collect())
+
+
 def _write_checked(df: DataFrame, path: str, doc: lh.TableDoc, where: str) -> None:
     """Write the months of a silver/gold table after checking its key is unique."""
     df = df.persist(StorageLevel.MEMORY_AND_DISK)

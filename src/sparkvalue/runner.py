@@ -39,7 +39,17 @@ def _print_ingest(settings: Settings, results: list[pipeline.TableResult]) -> No
     print(f"  run log:    {settings.path('lakehouse')}/ops/ingest_runs")
 
 
+def run_features(settings: Settings, months: list[str] | None) -> pipeline.FeaturesSummary:
+    spark = build_session(settings, app_name="sparkvalue-features")
+    summary = pipeline.features(spark, settings, months or pipeline.bronze_months(spark, settings))
+    print(f"features of {len(summary.months)} month(s) {summary.months[0]} .. {summary.months[-1]}:")
+    for table, path in summary.tables.items():
+        print(f"  {table:<22}{path}  ({summary.seconds[table]:.0f}s)")
+    return summary
+
+
 def run_demo(settings: Settings) -> None:
     """The main job on embedded defaults: generate the demo data, then every stage."""
     run_generate(settings)
     run_ingest(settings, None)
+    run_features(settings, None)

@@ -62,8 +62,9 @@ def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float 
     )
     for _ in range(max_iter):
         contributions = (
-            edges.join(state.select("month", F.col("id").alias("src"),
-                                    (F.col("rank") / F.col("out_degree")).alias("share")),
+            edges.join(state.where(F.col("out_degree") > 0)
+                       .select("month", F.col("id").alias("src"),
+                               (F.col("rank") / F.col("out_degree")).alias("share")),
                        on=["month", "src"], how="inner")
             .groupBy("month", F.col("dst").alias("id")).agg(F.sum("share").alias("incoming"))
         )

@@ -104,7 +104,8 @@ def population(spark: SparkSession, *, n: int, months: int, seed: int, partition
     rejoin_rate = F.when(archetype.isin("migrant_worker", "youth_data", "new_joiner"), 0.5) \
         .otherwise(0.05)
     df = _stage(df, {
-        "tenure_months": F.floor(-F.log(F.greatest(u("tenure"), F.lit(1e-12))) * param("tenure_mean")),
+        "tenure_months": F.least(F.floor(-F.log(F.greatest(u("tenure"), F.lit(1e-12)))
+                                         * param("tenure_mean")), F.lit(300)),
         "scale": lognormal(seed, "scale", idx, sigma=0.35),
         "offnet_pref": F.least(F.greatest(param("offnet_pref") + 0.08 * normal(seed, "offnet", idx),
                                           F.lit(0.02)), F.lit(0.9)),
