@@ -32,12 +32,15 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--months", type=int, default=13)
     parser.add_argument("--edges-per-subscriber", type=float, default=18)
+    parser.add_argument("--edge-months", type=int, default=None,
+                        help="call edges only for the last N months (default: every month)")
+    parser.add_argument("--out", default="foundation", help="folder under benchmarks/results")
     parser.add_argument("--format", choices=("csv", "parquet"), default="parquet")
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     results = []
-    out = REPO / "benchmarks" / "results" / "foundation"
+    out = REPO / "benchmarks" / "results" / args.out
     for n in args.subscribers:
         work = REPO / "benchmarks" / ".work" / str(n)
         files = max(2, min(64, n // 50_000))
@@ -45,6 +48,7 @@ def main() -> None:
             "spark": {"driver_memory": args.driver_memory, "shuffle_partitions": max(4, files)},
             "generate": {"subscribers": n, "months": args.months,
                          "edges_per_subscriber": args.edges_per_subscriber,
+                         "edge_months": args.edge_months,
                          "format": args.format, "files_per_month": files},
             "ingest": {"format": args.format},
         })

@@ -1,0 +1,129 @@
+"""Subscriber-month features: windows on a hand-made series, point in time, the silver tables."""
+
+import pytest
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
+
+from sparkvalue import pipeline
+from sparkvalue.contract.raw import USAGE_MONTHLY
+from sparkvalue.features.columns import GRAPH_FEATURES, SUBSCRIBER_FEATURES, names
+from sparkvalue.features.graph import graph_features
+from sparkvalue.features.months import month_index
+from sparkvalue.features.usage import subscriber_month_features, usage_windows
+from sparkvalue.lakehouse import tables as lh
+
+
+def _series(spark, revenues, balances):
+    months = [f"{2025 + (i // 12)}-{i % 12 + 1:02d}" for i in range(len(revenues))]
+    zero = {f.name: 0 for f in USAGE_MONTHLY.fields if f.dtype in ("double", "int")}
+    rows = []
+    for month, revenue, balance in zip(months, revenues, balances, strict=True):
+        row = {**zero, "subscriber_id": "s", "month": month, "revenue": float(revenue),
+               "balance": float(balance), "outgoing_min": 60.0, "incoming_min": 40.0,
+               "onnet_min": 70.0, "offnet_min": 30.0}
+        rows.append(tuple(float(row[f.name]) if f.dtype == "double" else row[f.name]
+                          for f in USAGE_MONTHLY.fields))
+    df = spark.createDataFrame(rows, USAGE_MONTHLY.schema)
+    return df.withColumn("m", month_index(F.col("month")))
+
+
+def test_windows_year_over_year_and_band(spark):
+    revenues = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 55]
+    balances = [50] * 11 + [40, 30, 20]
+    out = usage_windows(_series(spark, revenues, balances)).where(F.col("month") == "2026-02")
+    expected = spark.createDataFrame(
+        [(55.0, (120 + 130 + 55) / 3, 20.0, 55 / 20.0, 110.0, 130.0, -55 / 20.0, 55 / 120.0,
+          True, 0.4, 100.0)],
+        "revenue double, revenue_3m_avg double, revenue_ly double, revenue_yoy double, "
+        "revenue_band_min double, revenue_band_max double, revenue_band_position double, "
+        "revenue_vs_prev3 double, balance_falling_2m boolean, incoming_share double, mou double")
+    assert_approx_df_equality(out.select(*expected.columns), expected, 1e-9, ignore_nullable=True)
+
+
+def test_history_before_the_series_is_null(spark):
+    out = usage_windows(_series(spark, [10, 20], [5, 5])).where(F.col("month") == "2025-01").first()
+    assert out["revenue_ly"] is None and out["revenue_band_min"] is None
+    assert out["revenue_3m_avg"] == 10.0
+
+
+def _bronze(spark, settings, name):
+    return lh.read_table(spark, settings.path("lakehouse"), f"bronze.{name}").drop("_source_file")
+
+
+def test_features_are_point_in_time(spark, demo_lake):
+    """Changing anything after month M leaves the features of M unchanged."""
+    settings = demo_lake[0]
+    month, later = "2026-09", "2026-10"
+    tables = {n: _bronze(spark, settings, n) for n in
+              ("subscribers", "usage_monthly", "bundles", "product_events", "call_edges")}
+
+    def disturb(df, name):
+        is_later = F.col("month") == later
+        if name == "usage_monthly":
+            return df.withColumn("revenue", F.when(is_later, F.col("revenue") * 10 + 1)
+                                 .otherwise(F.col("revenue")))
+        if name == "subscribers":
+            return df.withColumn("status", F.when(is_later, F.lit("cancelled")).otherwise(F.col("status")))
+        if name == "call_edges":
+            return df.withColumn("minutes", F.when(is_later, F.lit(999.0)).otherwise(F.col("minutes")))
+        return df.where(~is_later)
+
+    changed = {n: disturb(df, n) for n, df in tables.items()}
+
+    def subscriber(t):
+        return subscriber_month_features(t["subscribers"], t["usage_monthly"], t["bundles"],
+                                         t["product_events"], months=[month])
+
+    def graph(t):
+        return graph_features(t["call_edges"], t["subscribers"], months=[month], hub_min_in_degree=200,
+                              strong_tie_minutes=20.0, reset_probability=0.15, max_iter=15, tol=1e-6)
+
+    assert_df_equality(subscriber(tables), subscriber(changed), ignore_row_order=True)
+    assert_df_equality(graph(tables), graph(changed), ignore_row_order=True)
+    # ...while the later month does see its own change.
+    later_before = subscriber_month_features(
+        tables["subscribers"], tables["usage_monthly"], tables["bundles"], tables["product_events"],
+        months=[later]).agg(F.sum("revenue")).first()[0]
+    later_after = subscriber_month_features(
+        changed["subscribers"], changed["usage_monthly"], changed["bundles"],
+        changed["product_events"], months=[later]).agg(F.sum("revenue")).first()[0]
+    assert later_after > later_before
+
+
+@pytest.fixture(scope="module")
+def silver(spark, demo_lake):
+    settings, summary, _ = demo_lake
+    months = list(summary.months[-2:])
+    pipeline.features(spark, settings, months)
+    return settings, months
+
+
+def test_silver_tables_follow_their_documented_columns(spark, silver):
+    settings, months = silver
+    lakehouse = settings.path("lakehouse")
+    subs = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    graph = lh.read_table(spark, lakehouse, "silver.graph_features")
+    warnings = lh.read_table(spark, lakehouse, "silver.warnings")
+    assert subs.columns == names(SUBSCRIBER_FEATURES)
+    assert graph.columns == names(GRAPH_FEATURES)
+    bronze_subs = _bronze(spark, settings, "subscribers").where(F.col("month").isin(months))
+    for table in (subs, graph, warnings):
+        assert table.count() == bronze_subs.count()
+        assert table.select("subscriber_id", "month").distinct().count() == table.count()
+    sums = [r[0] for r in graph.groupBy("month").agg(F.sum("pagerank")).collect()]
+    assert sums == [pytest.approx(1.0, abs=1e-6)] * len(months)
+    assert graph.where("is_hub").count() > 0
+    assert graph.where("is_hub AND pagerank IS NOT NULL").count() == 0
+
+
+def test_planted_signals_show_in_silver(spark, silver):
+    """Churners' circles hold more churned contacts; competitor calls warn before churn."""
+    settings, months = silver
+    lakehouse = settings.path("lakehouse")
+    warnings = lh.read_table(spark, lakehouse, "silver.warnings").where(F.col("month") == months[0])
+    nxt = _bronze(spark, settings, "subscribers").where(F.col("month") == months[1]) \
+        .select("subscriber_id", (F.col("status") == "cancelled").alias("leaves"))
+    rates = {r["w07_competitor_cs_calls"]: r["rate"] for r in warnings.join(nxt, "subscriber_id", "inner")
+             .groupBy("w07_competitor_cs_calls").agg(F.avg(F.col("leaves").cast("double")).alias("rate"))
+             .collect()}
+    assert rates[True] > 3 * rates[False]

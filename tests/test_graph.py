@@ -1,0 +1,168 @@
+"""Graph algorithms on DataFrames, checked against networkx."""
+
+import networkx as nx
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from sparkvalue.features import graph
+
+MONTH = "2026-01"
+
+
+def _frames(spark, g: nx.DiGraph, month: str = MONTH, minutes=None):
+    vertices = spark.createDataFrame([(month, f"v{n:03d}") for n in g.nodes], "month string, id string")
+    rows = [(month, f"v{a:03d}", f"v{b:03d}", float((minutes or {}).get((a, b), 1.0)))
+            for a, b in g.edges]
+    edges = spark.createDataFrame(rows, "month string, src string, dst string, minutes double")
+    return vertices, edges
+
+
+def _directed(g: nx.Graph) -> nx.DiGraph:
+    return g.to_directed() if not g.is_directed() else g
+
+
+GRAPHS = {
+    "karate": lambda: _directed(nx.karate_club_graph()),
+    "les_miserables": lambda: _directed(nx.convert_node_labels_to_integers(nx.les_miserables_graph())),
+    "random_directed_with_dangling": lambda: nx.gnp_random_graph(80, 0.04, seed=3, directed=True),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAPHS))
+def test_pagerank_matches_networkx(spark, name):
+    g = nx.DiGraph(GRAPHS[name]())
+    g.remove_edges_from(nx.selfloop_edges(g))
+    vertices, edges = _frames(spark, g)
+    got = {r["id"]: r["pagerank"] for r in graph.pagerank(vertices, edges, max_iter=200, tol=1e-10)
+           .collect()}
+    expected = nx.pagerank(g, alpha=0.85, tol=1e-13, max_iter=500, weight=None)
+    assert len(got) == g.number_of_nodes()
+    for node, value in expected.items():
+        assert got[f"v{node:03d}"] == pytest.approx(value, abs=1e-6), node
+
+
+def test_pagerank_runs_months_independently(spark):
+    a = nx.DiGraph(GRAPHS["karate"]())
+    b = nx.DiGraph(GRAPHS["random_directed_with_dangling"]())
+    va, ea = _frames(spark, a, "2026-01")
+    vb, eb = _frames(spark, b, "2026-02")
+    together = graph.pagerank(va.unionByName(vb), ea.unionByName(eb), max_iter=200, tol=1e-10)
+    alone = graph.pagerank(vb, eb, max_iter=200, tol=1e-10)
+    sums = {r["month"]: r["total"] for r in together.groupBy("month")
+            .agg(F.sum("pagerank").alias("total")).collect()}
+    assert sums == {"2026-01": pytest.approx(1.0), "2026-02": pytest.approx(1.0)}
+    expected = {r["id"]: r["pagerank"] for r in alone.collect()}
+    for r in together.where(F.col("month") == "2026-02").collect():
+        assert r["pagerank"] == pytest.approx(expected[r["id"]], abs=1e-9)
+
+
+def _partition(rows, key="community"):
+    groups = {}
+    for r in rows:
+        groups.setdefault(r[key], set()).add(r["id"])
+    return {frozenset(members) for members in groups.values()}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_strong_tie_communities_match_networkx(spark, seed):
+    import random
+
+    rng = random.Random(seed)
+    base = nx.gnp_random_graph(70, 0.06, seed=seed, directed=True)
+    minutes = {(a, b): float(rng.choice([2, 5, 8, 15, 30])) for a, b in base.edges}
+    vertices, edges = _frames(spark, base, minutes=minutes)
+    got = _partition(graph.strong_tie_communities(vertices, edges, min_minutes=20.0).collect())
+    strong = nx.Graph()
+    strong.add_nodes_from(base.nodes)
+    for a, b in base.edges:
+        if base.has_edge(b, a) and minutes[(a, b)] + minutes[(b, a)] >= 20.0:
+            strong.add_edge(a, b)
+    expected = {frozenset(f"v{n:03d}" for n in comp) for comp in nx.connected_components(strong)}
+    assert got == expected
+    assert any(len(c) > 1 for c in expected)
+
+
+def test_circle_breadth_depth_and_degrees_match_networkx(spark):
+    g = nx.gnp_random_graph(40, 0.1, seed=5, directed=True)
+    minutes = {(a, b): float((a * 7 + b) % 13 + 1) for a, b in g.edges}
+    rows = [(MONTH, f"v{a:03d}", f"v{b:03d}", 1, minutes[(a, b)], 0, "own", "wenzhou")
+            for a, b in g.edges]
+    edges = spark.createDataFrame(rows, "month string, caller_id string, callee_id string, calls int, "
+                                  "minutes double, sms int, callee_operator string, callee_region string")
+    subs = spark.createDataFrame([(MONTH, f"v{n:03d}", None, False, None) for n in g.nodes],
+                                 "month string, subscriber_id string, group_id string, "
+                                 "is_key_person boolean, vpn_group_id string")
+    no_hubs = spark.createDataFrame([], "month string, id string")
+    circle = {r["subscriber_id"]: r for r in graph.circle_features(edges, subs, no_hubs).collect()}
+    for node in g.nodes:
+        if g.out_degree(node) == 0:
+            assert f"v{node:03d}" not in circle
+            continue
+        row = circle[f"v{node:03d}"]
+        assert row["circle_breadth"] == g.out_degree(node)
+        assert row["circle_depth"] == pytest.approx(sum(minutes[(node, b)] for b in g.successors(node)))
+        assert row["circle_onnet_share"] == 1.0
+    indeg = {r["subscriber_id"]: r["in_degree"] for r in graph.in_degrees(edges).collect()}
+    assert indeg == {f"v{n:03d}": d for n, d in g.in_degree() if d > 0}
+
+
+def test_hubs_are_numbers_called_by_many(spark):
+    rows = [(MONTH, f"c{i}", "hub", 1, 1.0, 0, "own", "x") for i in range(5)] + \
+           [(MONTH, "c0", "c1", 1, 1.0, 0, "own", "x")]
+    edges = spark.createDataFrame(rows, "month string, caller_id string, callee_id string, calls int, "
+                                  "minutes double, sms int, callee_operator string, callee_region string")
+    assert_df_equality(graph.hubs(edges, min_in_degree=5),
+                       spark.createDataFrame([(MONTH, "hub")], "month string, id string"),
+                       ignore_nullable=True)
+
+
+def test_churned_neighbour_shares_match_networkx(spark):
+    g = nx.gnp_random_graph(50, 0.08, seed=9, directed=True)
+    churned_nodes = {3, 7, 11, 20, 31}
+    leaders = {7, 20}
+    rows = [(MONTH, f"v{a:03d}", f"v{b:03d}") for a, b in g.edges]
+    edges = spark.createDataFrame(rows, "month string, caller_id string, callee_id string")
+    churned = spark.createDataFrame([(MONTH, f"v{n:03d}", n in leaders) for n in churned_nodes],
+                                    "month string, id string, is_leader boolean")
+    no_hubs = spark.createDataFrame([], "month string, id string")
+    got = {r["subscriber_id"]: r for r in graph.churned_contacts(edges, churned, no_hubs).collect()}
+    for node in g.nodes:
+        succ = set(g.successors(node))
+        if not succ:
+            continue
+        row = got[f"v{node:03d}"]
+        assert row["circle_churned"] == len(succ & churned_nodes)
+        assert row["circle_churned_share"] == pytest.approx(len(succ & churned_nodes) / len(succ))
+        assert row["circle_churned_leaders"] == len(succ & leaders)
+
+
+def test_long_distance_flow(spark):
+    rows = [(MONTH, "a", "x1", 10.0, "chengdu"), (MONTH, "a", "x2", 30.0, "chengdu"),
+            (MONTH, "a", "x3", 20.0, "hefei"), (MONTH, "a", "x4", 99.0, "wenzhou"),
+            (MONTH, "b", "x1", 5.0, "wenzhou")]
+    edges = spark.createDataFrame(rows, "month string, caller_id string, callee_id string, "
+                                  "minutes double, callee_region string")
+    subs = spark.createDataFrame([(MONTH, "a", "wenzhou"), (MONTH, "b", "wenzhou")],
+                                 "month string, subscriber_id string, home_city string")
+    expected = spark.createDataFrame([(MONTH, "a", "chengdu", 40.0 / 60.0, 2, 60.0)],
+                                     "month string, subscriber_id string, ld_top_region string, "
+                                     "ld_top_region_share double, ld_regions long, ld_minutes double")
+    assert_df_equality(graph.long_distance_flow(edges, subs), expected, ignore_nullable=True)
+
+
+def test_community_roles(spark):
+    communities = spark.createDataFrame(
+        [(MONTH, "a", "a"), (MONTH, "b", "a"), (MONTH, "c", "a"), (MONTH, "d", "d")],
+        "month string, id string, community string")
+    ranks = spark.createDataFrame([(MONTH, "a", 0.1), (MONTH, "b", 0.5), (MONTH, "c", 0.2),
+                                   (MONTH, "d", 0.2)], "month string, id string, pagerank double")
+    depth = spark.createDataFrame([(MONTH, "a", 10.0), (MONTH, "b", 20.0), (MONTH, "c", 30.0),
+                                   (MONTH, "d", 5.0)], "month string, id string, depth double")
+    expected = spark.createDataFrame(
+        [(MONTH, "a", "a", 3, "follower", -0.5), (MONTH, "b", "a", 3, "leader", 0.0),
+         (MONTH, "c", "a", 3, "follower", 0.5), (MONTH, "d", "d", 1, "single", 0.0)],
+        "month string, id string, community string, community_size long, community_role string, "
+        "depth_vs_community double")
+    assert_df_equality(graph.community_roles(communities, ranks, depth), expected,
+                       ignore_row_order=True, ignore_nullable=True)
