@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--edges-per-subscriber", type=float, default=18)
     parser.add_argument("--edge-months", type=int, default=None,
                         help="call edges only for the last N months (default: every month)")
+    parser.add_argument("--ingest-months", type=int, default=None,
+                        help="ingest only the last N months (default: every month)")
     parser.add_argument("--out", default="foundation", help="folder under benchmarks/results")
     parser.add_argument("--format", choices=("csv", "parquet"), default="parquet")
     parser.add_argument("--driver-memory", default="8g")
@@ -52,7 +54,16 @@ def main() -> None:
                          "format": args.format, "files_per_month": files},
             "ingest": {"format": args.format},
         })
-        for stage, cmd in (("generate", ["generate"]), ("ingest", ["ingest", "--all"])):
+        if args.ingest_months:
+            import yaml
+
+            from sparkvalue.generate.extracts import month_list
+            end = yaml.safe_load((REPO / "conf" / "base.yaml").read_text())["generate"]["end_month"]
+            ingest = ["ingest", *[a for m in month_list(end, args.months)[-args.ingest_months:]
+                                  for a in ("--month", m)]]
+        else:
+            ingest = ["ingest", "--all"]
+        for stage, cmd in (("generate", ["generate"]), ("ingest", ingest)):
             log = work / f"{stage}.log"
             result = run_stage(stage, cmd, env_dir=work, log=log)
             result["subscribers"] = n

@@ -79,7 +79,8 @@ def test_features_are_point_in_time(spark, demo_lake):
                               strong_tie_minutes=20.0, reset_probability=0.15, max_iter=15, tol=1e-6)
 
     assert_df_equality(subscriber(tables), subscriber(changed), ignore_row_order=True)
-    assert_df_equality(graph(tables), graph(changed), ignore_row_order=True)
+    # PageRank sums in whatever order the shuffle delivers: equal to the last bits only.
+    assert_approx_df_equality(graph(tables), graph(changed), 1e-12, ignore_row_order=True)
     # ...while the later month does see its own change.
     later_before = subscriber_month_features(
         tables["subscribers"], tables["usage_monthly"], tables["bundles"], tables["product_events"],
@@ -110,7 +111,7 @@ def test_silver_tables_follow_their_documented_columns(spark, silver):
     for table in (subs, graph, warnings):
         assert table.count() == bronze_subs.count()
         assert table.select("subscriber_id", "month").distinct().count() == table.count()
-    sums = [r[0] for r in graph.groupBy("month").agg(F.sum("pagerank")).collect()]
+    sums = [r[1] for r in graph.groupBy("month").agg(F.sum("pagerank")).collect()]
     assert sums == [pytest.approx(1.0, abs=1e-6)] * len(months)
     assert graph.where("is_hub").count() > 0
     assert graph.where("is_hub AND pagerank IS NOT NULL").count() == 0
