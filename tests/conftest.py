@@ -36,6 +36,8 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
                 "spark.sql.warehouse.dir": str(root / "warehouse"),
             },
         },
+        # The small test population has ~25 callers per call-centre-like hub.
+        "graph": {"hub_min_in_degree": 15},
         "generate": {"subscribers": 2500, "months": 4, "end_month": "2026-10", "seed": 7,
                      "edges_per_subscriber": 10, "files_per_month": 1},
     })

@@ -113,7 +113,14 @@ def test_silver_tables_follow_their_documented_columns(spark, silver):
         assert table.select("subscriber_id", "month").distinct().count() == table.count()
     sums = [r[1] for r in graph.groupBy("month").agg(F.sum("pagerank")).collect()]
     assert sums == [pytest.approx(1.0, abs=1e-6)] * len(months)
-    assert graph.where("is_hub").count() > 0
+    # Hubs are exactly the subscribers called by at least graph.hub_min_in_degree numbers.
+    edges = _bronze(spark, settings, "call_edges").where(F.col("month").isin(months))
+    called = edges.groupBy("month", F.col("callee_id").alias("subscriber_id")).count() \
+        .where(F.col("count") >= settings.graph.hub_min_in_degree)
+    expected = {tuple(r) for r in called.join(bronze_subs, ["month", "subscriber_id"], "inner")
+                .select("month", "subscriber_id").collect()}
+    got = {tuple(r) for r in graph.where("is_hub").select("month", "subscriber_id").collect()}
+    assert got == expected and len(expected) > 0
     assert graph.where("is_hub AND pagerank IS NOT NULL").count() == 0
 
 

@@ -257,13 +257,8 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     subscriber = subscriber_month_features(
         bronze("subscribers"), bronze("usage_monthly"), bronze("bundles"), bronze("product_events"),
         months=months)
-    path = lh.table_path(lakehouse, lh.SILVER["subscriber_features"])
-    _write_checked(subscriber, path, lh.SILVER["subscriber_features"], in_months)
-    subscriber = spark.read.format("delta").load(path).where(in_months)
-    summary.tables["subscriber_features"] = path
-    summary.seconds["subscriber_features"] = round(time.perf_counter() - started, 2)
-    log.info("features %s..%s: subscriber features in %.1fs", months[0], months[-1],
-             summary.seconds["subscriber_features"])
+    subscriber = _write_silver(spark, subscriber, "subscriber_features", lakehouse, in_months, started,
+                               summary)
 
     started = time.perf_counter()
     g = settings.graph
@@ -278,24 +273,27 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
                          F.when(F.col("community").isNotNull(),
                                 F.col("revenue") / F.avg("revenue").over(community) - 1.0))
              .select(*names(GRAPH_FEATURES)))
-    path = lh.table_path(lakehouse, lh.SILVER["graph_features"])
-    _write_checked(graph, path, lh.SILVER["graph_features"], in_months)
-    graph = spark.read.format("delta").load(path).where(in_months)
-    summary.tables["graph_features"] = path
-    summary.seconds["graph_features"] = round(time.perf_counter() - started, 2)
-    log.info("features %s..%s: graph features in %.1fs", months[0], months[-1],
-             summary.seconds["graph_features"])
+    graph = _write_silver(spark, graph, "graph_features", lakehouse, in_months, started, summary)
 
     started = time.perf_counter()
     joined = subscriber.join(graph, on=["month", "subscriber_id"], how="left")
     contacts = bronze("contact_history").where(F.col("month") <= months[-1])
     warnings = warning_flags(joined, trial_expiries(contacts), rules_config=settings.warnings)
-    path = lh.table_path(lakehouse, lh.SILVER["warnings"])
-    _write_checked(warnings, path, lh.SILVER["warnings"], in_months)
-    summary.tables["warnings"] = path
-    summary.seconds["warnings"] = round(time.perf_counter() - started, 2)
-    log.info("features %s..%s: warnings in %.1fs", months[0], months[-1], summary.seconds["warnings"])
+    _write_silver(spark, warnings, "warnings", lakehouse, in_months, started, summary)
     return summary
+
+
+def _write_silver(spark: SparkSession, df: DataFrame, name: str, lakehouse: str, in_months: str,
+                  started: float, summary: FeaturesSummary) -> DataFrame:
+    """Write a silver table's months (key checked), note the time, and read them back."""
+    doc = lh.SILVER[name]
+    path = lh.table_path(lakehouse, doc)
+    _write_checked(df, path, doc, in_months)
+    summary.tables[name] = path
+    summary.seconds[name] = round(time.perf_counter() - started, 2)
+    log.info("features %s..%s: %s in %.1fs", summary.months[0], summary.months[-1], name,
+             summary.seconds[name])
+    return spark.read.format("delta").load(path).where(in_months)
 
 
 def bronze_months(spark: SparkSession, settings: Settings) -> list[str]:
