@@ -135,3 +135,10 @@ def test_planted_signals_show_in_silver(spark, silver):
              .groupBy("w07_competitor_cs_calls").agg(F.avg(F.col("leaves").cast("double")).alias("rate"))
              .collect()}
     assert rates[True] > 3 * rates[False]
+
+
+def test_previous_month():
+    from sparkvalue.features.months import previous_month
+
+    assert [previous_month(m) for m in ("2026-01", "2026-03", "2026-12")] == \
+        ["2025-12", "2026-02", "2026-11"]

@@ -245,10 +245,9 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
     in_degree, is_hub, pagerank, community, community_size, community_role, the
     deviations from the community, churned contacts and the long-distance flow.
     """
-    from sparkvalue.features.months import shift_month
+    from sparkvalue.features.months import previous_month, shift_month
 
-    previous = min(months)
-    prev_month = edges.sparkSession.range(1).select(shift_month(F.lit(previous), -1)).first()[0]
+    prev_month = previous_month(min(months))
     graph_months = sorted({*months, prev_month})
     e = edges.where(F.col("month").isin(graph_months))
     subs = subscribers.where(F.col("month").isin(graph_months))

@@ -22,3 +22,9 @@ def month_index(month: Column) -> Column:
 
 def shift_month(month: Column, months: int) -> Column:
     return F.date_format(F.add_months(month_start(month), months), "yyyy-MM")
+
+
+def previous_month(month: str) -> str:
+    """The `yyyy-MM` before `month` (plain Python, for driver-side bookkeeping)."""
+    year, mon = map(int, month.split("-"))
+    return f"{year - (mon == 1):04d}-{(mon - 2) % 12 + 1:02d}"
