@@ -96,8 +96,39 @@ class ValueTiers(_Section):
         return self
 
 
+class AhpMatrix(_Section):
+    names: tuple[str, ...]
+    matrix: tuple[tuple[float | str, ...], ...]
+
+
+class Ahp(_Section):
+    groups: AhpMatrix
+    members: dict[str, AhpMatrix]
+
+    @model_validator(mode="after")
+    def _members_match_groups(self) -> Ahp:
+        if set(self.members) != set(self.groups.names):
+            raise ValueError(f"members {sorted(self.members)} must be the groups "
+                             f"{list(self.groups.names)}")
+        return self
+
+
 class Value(_Section):
     tiers: ValueTiers
+    ahp: Ahp
+    robust_quantiles: tuple[float, float]
+    key_person_bonus: float = Field(ge=0, le=100)
+    snapshot_month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    snapshot_min_revenue: float = Field(ge=0)
+    clv_horizon_months: int = Field(ge=1, le=240)
+    clv_annual_discount_rate: float = Field(ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _quantiles(self) -> Value:
+        low, high = self.robust_quantiles
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"robust_quantiles must satisfy 0 <= low < high <= 1, got {low}, {high}")
+        return self
 
 
 class StickinessTiers(_Section):
@@ -113,10 +144,22 @@ class StickinessTiers(_Section):
 
 class Stickiness(_Section):
     tiers: StickinessTiers
+    horizon_months: int = Field(ge=1, le=12)
 
 
 class Anomaly(_Section):
     flag_threshold: float = Field(ge=0, le=100)
+    horizon_months: int = Field(ge=1, le=12)
+
+
+class Models(_Section):
+    holdout_months: int = Field(ge=1, le=12)
+    max_depth: int = Field(ge=1, le=30)
+    min_instances_per_node: int = Field(ge=1)
+    max_bins: int = Field(ge=2)
+    seed: int
+    champion_tolerance: float = Field(ge=0, le=1)
+    name_prefix: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 class Warnings(_Section):
@@ -152,6 +195,7 @@ class Settings(_Section):
     value: Value
     stickiness: Stickiness
     anomaly: Anomaly
+    models: Models
     warnings: Warnings
 
     def path(self, name: str) -> str:

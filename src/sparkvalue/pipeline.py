@@ -308,3 +308,200 @@ def _write_checked(df: DataFrame, path: str, doc: lh.TableDoc, where: str) -> No
     lh.assert_unique(df, doc.key, table=f"{doc.layer}.{doc.name}")
     lh.replace_partition(df, path, where=where, partition_by=doc.partition)
     df.unpersist()
+
+
+# ------------------------------------------------------------------ models
+
+@dataclass
+class TrainSummary:
+    months: list[str]
+    results: list  # lifecycle.TrainResult per tree model
+    ahp: dict[str, float]
+    consistency: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def silver_months(spark: SparkSession, settings: Settings) -> list[str]:
+    """Months present in silver subscriber features (one small aggregate)."""
+    subs = lh.read_table(spark, settings.path("lakehouse"), "silver.subscriber_features")
+    return sorted(r[0] for r in subs.select("month").distinct().collect())
+
+
+def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] = ("stickiness", "anomaly"),
+          max_depth: int | None = None) -> TrainSummary:
+    """Train the tree models on silver (each an MLflow run and a registered version; the
+    champion alias moves only to a version at least as good), log the value AHP, and
+    write every new version's rules to gold.model_rules."""
+    from sparkvalue.models import lifecycle
+    from sparkvalue.models.training import model_spec
+
+    lakehouse = settings.path("lakehouse")
+    months = silver_months(spark, settings)
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    graph = lh.read_table(spark, lakehouse, "silver.graph_features")
+    ahp = _log_value_ahp(settings)
+    summary = TrainSummary(months, [], ahp.weights,
+                           {"groups": ahp.groups.consistency_ratio,
+                            **{g: r.consistency_ratio for g, r in ahp.members.items()}})
+    for kind in kinds:
+        started = time.perf_counter()
+        result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), subscriber, graph,
+                                      months, max_depth=max_depth)
+        _write_rules(spark, lakehouse, result)
+        summary.results.append(result)
+        summary.seconds[kind] = round(time.perf_counter() - started, 2)
+    return summary
+
+
+def _log_value_ahp(settings: Settings):
+    """The AHP behind the value index as an MLflow run: weights and consistency ratios."""
+    import mlflow
+
+    from sparkvalue.models import tracking
+    from sparkvalue.models.value import ahp_model
+
+    model = ahp_model(settings)  # refuses an inconsistent matrix before anything is trained
+    tracking.configure(settings)
+    mlflow.set_experiment(experiment_id=tracking.experiment(settings, "value"))
+    with mlflow.start_run(run_name="value-ahp"):
+        mlflow.log_params({f"weight_{k}": round(v, 6) for k, v in model.weights.items()})
+        mlflow.log_params({"key_person_bonus": settings.value.key_person_bonus,
+                           "robust_quantiles": list(settings.value.robust_quantiles)})
+        mlflow.log_metrics({"cr_groups": model.groups.consistency_ratio,
+                            **{f"cr_{g}": r.consistency_ratio for g, r in model.members.items()}})
+        tracking.log_json({"groups": model.groups.as_dict(),
+                           "members": {g: r.as_dict() for g, r in model.members.items()},
+                           "global": model.weights,
+                           "consistency_ratio": {"groups": model.groups.consistency_ratio,
+                                                 **{g: r.consistency_ratio
+                                                    for g, r in model.members.items()}}},
+                          "ahp.json")
+    return model
+
+
+def _write_rules(spark: SparkSession, lakehouse: str, result) -> None:
+    from sparkvalue.features.columns import names
+    from sparkvalue.models.columns import MODEL_RULES
+
+    rows = [(result.name, result.version, r["leaf"], r["rule"], r["path"], r["depth"], r["rows"],
+             r["positives"], float(r["rate"]), float(r["balanced_rate"]), r["raising"], result.promoted)
+            for r in result.leaves]
+    df = spark.createDataFrame(rows, "model_name string, model_version int, leaf int, rule string, "
+                               "rule_path string, depth int, subscribers long, leavers long, "
+                               "leaver_share double, balanced_leaver_share double, "
+                               "raising_indicators array<string>, is_champion boolean") \
+        .withColumn("trained_at", F.current_timestamp()).select(*names(MODEL_RULES))
+    doc = lh.GOLD["model_rules"]
+    _write_checked(df, lh.table_path(lakehouse, doc), doc,
+                   f"model_name = '{result.name}' AND model_version = {result.version}")
+
+
+@dataclass
+class ScoreSummary:
+    months: list[str]
+    versions: dict[str, int]
+    tables: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> ScoreSummary:
+    """Gold stickiness, anomaly and value of `months`, from the champion models only.
+
+    Every row carries the model version and the scoring time. Re-running replaces
+    those months.
+    """
+    from datetime import UTC, datetime
+
+    from sparkvalue.features.columns import names
+    from sparkvalue.models import columns as gold
+    from sparkvalue.models import lifecycle, tracking
+    from sparkvalue.models.indicators import assemble_inputs, model_frame
+    from sparkvalue.models.training import apply_leaves, model_spec
+
+    months = sorted(set(months))
+    lakehouse = settings.path("lakehouse")
+    in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
+    client = tracking.configure(settings)
+    scored_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    graph = lh.read_table(spark, lakehouse, "silver.graph_features")
+    frame = model_frame(subscriber, graph, months).persist(StorageLevel.MEMORY_AND_DISK)
+    summary = ScoreSummary(months, {}, {})
+    outputs: dict[str, DataFrame] = {}
+    for kind in ("stickiness", "anomaly"):
+        started = time.perf_counter()
+        spec = model_spec(settings, kind)
+        name = tracking.model_name(settings, kind)
+        champion = tracking.require_champion(client, name)
+        model, leaves = lifecycle.load_champion(client, name)
+        rows = apply_leaves(spark, model, leaves, assemble_inputs(frame, spec.indicators))
+        stamp = [F.lit(name).alias("model_name"), F.lit(champion.version).alias("model_version"),
+                 scored_at.alias("scored_at")]
+        if kind == "stickiness":
+            t = settings.stickiness.tiers
+            out = rows.select(
+                "subscriber_id", "month",
+                (F.lit(100.0) * (1.0 - F.col("rate"))).alias("stickiness_score"), "leaf", "rule_path",
+                *stamp)
+            out = out.withColumn("stickiness_tier",
+                                 F.when(F.col("stickiness_score") >= t.high, "high")
+                                 .when(F.col("stickiness_score") >= t.mid, "mid").otherwise("low"))
+        else:
+            out = rows.select(
+                "subscriber_id", "month",
+                (F.lit(100.0) * F.col("balanced_rate")).alias("anomaly_score"),
+                F.col("raising").alias("fired_indicators"), "leaf", "rule_path", *stamp)
+            out = out.withColumn("is_anomalous", F.col("anomaly_score") >= settings.anomaly.flag_threshold)
+        out = out.withColumn("leaf", F.col("leaf").cast("int")).select(*names(getattr(gold, kind.upper())))
+        outputs[kind] = _write_gold(spark, out, kind, lakehouse, in_months, started, summary)
+        summary.versions[kind] = champion.version
+
+    started = time.perf_counter()
+    value, tiers = _value(spark, settings, frame, outputs["stickiness"], subscriber, scored_at)
+    _write_gold(spark, value.select(*names(gold.VALUE)), "value", lakehouse, in_months, started, summary)
+    _write_gold(spark, tiers, "value_tiers", lakehouse, in_months, started, summary)
+    frame.unpersist()
+    return summary
+
+
+def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness: DataFrame,
+           subscriber: DataFrame, scored_at) -> tuple[DataFrame, DataFrame]:
+    from sparkvalue.models import value as v
+
+    cfg = settings.value
+    model = v.ahp_model(settings)
+    snapshot_month = cfg.snapshot_month or subscriber.agg(F.min("month")).first()[0]
+    snapshot = (subscriber.where((F.col("month") == snapshot_month)
+                                 & (F.col("revenue_3m_avg") >= cfg.snapshot_min_revenue))
+                .select("subscriber_id").distinct())
+    horizon = settings.stickiness.horizon_months
+    joined = (frame.join(stickiness.select("subscriber_id", "month", "stickiness_score",
+                                           F.col("model_version").alias("stickiness_model_version")),
+                         ["subscriber_id", "month"], "left")
+              .join(snapshot.withColumn("in_snapshot", F.lit(True)), "subscriber_id", "left")
+              .fillna({"in_snapshot": False}))
+    scored = v.rfm_scores(v.value_index(joined, model, settings))
+    p_stay = F.col("stickiness_score") / 100.0
+    scored = scored.select(
+        "*",
+        (F.coalesce(F.col("revenue_3m_avg"), F.col("revenue"))
+         * F.coalesce(F.col("return_rate"), F.lit(0.0))).alias("monthly_margin"),
+        F.pow(p_stay, F.lit(1.0 / horizon)).alias("p_stay_monthly"),
+        scored_at.alias("scored_at"),
+    ).withColumn("clv", v.clv(F.col("monthly_margin"), p_stay, stickiness_horizon=horizon,
+                              months=cfg.clv_horizon_months,
+                              annual_discount_rate=cfg.clv_annual_discount_rate))
+    ranked = v.with_tiers(scored, settings)
+    return ranked, v.tier_validation(ranked, snapshot)
+
+
+def _write_gold(spark: SparkSession, df: DataFrame, name: str, lakehouse: str, in_months: str,
+                started: float, summary) -> DataFrame:
+    doc = lh.GOLD[name]
+    path = lh.table_path(lakehouse, doc)
+    _write_checked(df, path, doc, in_months)
+    summary.tables[name] = path
+    summary.seconds[name] = round(time.perf_counter() - started, 2)
+    log.info("score %s..%s: %s in %.1fs", summary.months[0], summary.months[-1], name,
+             summary.seconds[name])
+    return spark.read.format("delta").load(path).where(in_months)

@@ -28,3 +28,10 @@ def previous_month(month: str) -> str:
     """The `yyyy-MM` before `month` (plain Python, for driver-side bookkeeping)."""
     year, mon = map(int, month.split("-"))
     return f"{year - (mon == 1):04d}-{(mon - 2) % 12 + 1:02d}"
+
+
+def add_months(month: str, months: int) -> str:
+    """The `yyyy-MM` `months` after `month` (negative: before); plain Python."""
+    year, mon = map(int, month.split("-"))
+    index = year * 12 + mon - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

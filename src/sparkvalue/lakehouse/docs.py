@@ -65,6 +65,10 @@ def _columns(name: str, doc: TableDoc) -> list[tuple[str, str, str]]:
         return silver[name]
     if name == "silver.warnings":
         return _warning_columns()
+    if name.startswith("gold."):
+        from sparkvalue.models import columns as gold
+
+        return getattr(gold, doc.name.upper())
     if name in OTHER_COLUMNS:
         return OTHER_COLUMNS[name]
     spec = RAW_TABLES[doc.name]

@@ -64,10 +64,35 @@ SILVER = {
         "The retention playbook's rules: one flag per rule, the codes and readable reasons of "
         "those that fired, thresholds from conf `warnings:`."),
 }
+GOLD = {
+    "value": TableDoc(
+        "gold", "value", "one row per subscriber per month", ("subscriber_id", "month"),
+        "The AHP value index with its components, the value tier by exact rank, RFM scores and "
+        "CLV (margin x the stickiness model's retention, discounted). Weights and consistency "
+        "ratios of each scoring are in the MLflow experiment `<prefix>-value`."),
+    "value_tiers": TableDoc(
+        "gold", "value_tiers", "one row per tier per month", ("month", "value_tier"),
+        "Validation of the value tiers: size, average 3-month revenue, and how the snapshot "
+        "cohort and the corporate key persons spread over the tiers."),
+    "stickiness": TableDoc(
+        "gold", "stickiness", "one row per subscriber per month", ("subscriber_id", "month"),
+        "Stickiness score P(stay) x 100 and tier from the champion decision tree, with the "
+        "path that decided each row and the model version."),
+    "anomaly": TableDoc(
+        "gold", "anomaly", "one row per subscriber per month", ("subscriber_id", "month"),
+        "Anomaly (early churn warning) score 0-100 from the champion decision tree on change "
+        "indicators, the flag, the indicators that fired and the model version."),
+    "model_rules": TableDoc(
+        "gold", "model_rules", "one row per leaf per model version",
+        ("model_name", "model_version", "leaf"),
+        "Every leaf of every trained tree as a readable rule, with the training "
+        "subscriber-months and leavers in it.", ("model_name",)),
+}
 CATALOG: dict[str, TableDoc] = {
     **{f"bronze.{n}": d for n, d in BRONZE.items()},
     "bronze.quarantine": QUARANTINE,
     **{f"silver.{n}": d for n, d in SILVER.items()},
+    **{f"gold.{n}": d for n, d in GOLD.items()},
     "ops.ingest_runs": INGEST_RUNS,
 }
 

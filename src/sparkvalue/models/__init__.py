@@ -1,0 +1,1 @@
+"""Models: value (AHP), stickiness, anomaly; training, tracking and scoring."""

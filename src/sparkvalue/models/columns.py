@@ -1,0 +1,87 @@
+"""Output contracts of the gold model tables: column, type, meaning (in order).
+
+The scoring stage ends each table with a `select` of exactly these columns;
+`docs/tables.md` is rendered from them.
+"""
+
+from __future__ import annotations
+
+_KEY = [("subscriber_id", "string", "pseudonymised subscriber number"),
+        ("month", "string", "month scored (yyyy-MM), the partition")]
+_STAMP = [("model_name", "string", "registered model in MLflow"),
+          ("model_version", "int", "registered version that scored the row (the champion then)"),
+          ("scored_at", "timestamp", "when the scoring run started (UTC)")]
+
+VALUE = [
+    *_KEY,
+    ("value_score", "double", "AHP value index, 0-100 (weighted indicators + key-person bonus)"),
+    ("value_current", "double", "points from current contribution (revenue, return rate)"),
+    ("value_historical", "double", "points from historical contribution (3-month revenue, tenure)"),
+    ("value_influence", "double", "points from the call circle's social, business and group influence"),
+    ("key_person_bonus", "double", "points added for corporate key persons (value.key_person_bonus)"),
+    ("value_rank", "long", "rank in the month, 1 = most valuable (ties: by subscriber id)"),
+    ("value_tier", "string", "high (top 10%), mid_high (next 20%), mid (60%), low (bottom 10%)"),
+    ("revenue_3m_avg", "double", "average revenue of the last 3 months (yuan)"),
+    ("return_rate", "double", "(revenue - cost) / revenue this month"),
+    ("is_key_person", "boolean", "key person of a corporate group"),
+    ("in_snapshot", "boolean", "member of the snapshot cohort (value.snapshot_month)"),
+    ("r_score", "int", "RFM recency 1-5: top-up or bill this month 5, in the 2 months before 3, else 1"),
+    ("f_score", "int", "RFM frequency 1-5: quintile of outgoing calls + SMS this month"),
+    ("m_score", "int", "RFM monetary 1-5: quintile of the 3-month average revenue"),
+    ("rfm", "string", "the three scores, e.g. 535"),
+    ("monthly_margin", "double", "3-month average revenue x return rate (yuan)"),
+    ("p_stay_monthly", "double", "monthly retention probability from the stickiness model"),
+    ("clv", "double", "customer lifetime value: discounted margin x retention over value.clv_horizon_months"),
+    ("stickiness_model_version", "int", "stickiness model version behind p_stay_monthly"),
+    ("scored_at", "timestamp", "when the scoring run started (UTC)"),
+]
+
+VALUE_TIERS = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("value_tier", "string", "tier"),
+    ("subscribers", "long", "subscribers in the tier"),
+    ("share", "double", "share of the month's scored subscribers"),
+    ("avg_revenue_3m", "double", "average 3-month revenue of the tier (yuan)"),
+    ("avg_value_score", "double", "average value index of the tier"),
+    ("snapshot_subscribers", "long", "snapshot-cohort members in the tier"),
+    ("snapshot_share", "double", "share of the month's snapshot-cohort members in this tier"),
+    ("key_persons", "long", "corporate key persons in the tier"),
+    ("key_person_share", "double", "share of the month's key persons in this tier"),
+]
+
+STICKINESS = [
+    *_KEY,
+    ("stickiness_score", "double", "P(stay over stickiness.horizon_months) x 100, from the leaf's "
+                                   "training rows"),
+    ("stickiness_tier", "string", "high (>= stickiness.tiers.high), mid (>= tiers.mid), low"),
+    ("leaf", "int", "leaf of the tree that decided the row"),
+    ("rule_path", "string", "that leaf's path in words"),
+    *_STAMP,
+]
+
+ANOMALY = [
+    *_KEY,
+    ("anomaly_score", "double", "0-100: share of leavers in the leaf with both classes weighted "
+                                "equally (50 = as much like a leaver as like a stayer)"),
+    ("is_anomalous", "boolean", "anomaly_score >= anomaly.flag_threshold"),
+    ("fired_indicators", "array<string>", "indicators on the path whose branch raised the risk"),
+    ("leaf", "int", "leaf of the tree that decided the row"),
+    ("rule_path", "string", "that leaf's path in words"),
+    *_STAMP,
+]
+
+MODEL_RULES = [
+    ("model_name", "string", "registered model, the partition"),
+    ("model_version", "int", "registered version"),
+    ("leaf", "int", "leaf index (the model's leafCol)"),
+    ("rule", "string", "path -> score shown by the model, training subscriber-months in the leaf"),
+    ("rule_path", "string", "the conditions only"),
+    ("depth", "int", "conditions on the path before merging"),
+    ("subscribers", "long", "training subscriber-months in the leaf"),
+    ("leavers", "long", "of those, cancelled within the horizon"),
+    ("leaver_share", "double", "leavers / subscribers"),
+    ("balanced_leaver_share", "double", "leaver share with both classes weighted equally"),
+    ("raising_indicators", "array<string>", "indicators whose branch raised the leaver share"),
+    ("is_champion", "boolean", "the version held the champion alias when the rules were written"),
+    ("trained_at", "timestamp", "when the rules were written (UTC)"),
+]

@@ -1,0 +1,163 @@
+"""A tree model's life in MLflow: train, evaluate on held-out months, register, gate, load.
+
+Every training run logs parameters, held-out metrics and artifacts (rules, leaf
+table, feature importances, lift chart, indicators) and registers a new version.
+The `champion` alias moves to it only when its held-out AUC is at least the
+current champion's AUC on the same held-out rows minus `models.champion_tolerance`.
+Scoring only ever loads `models:/<name>@champion` plus that version's leaf table.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.spark
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.storagelevel import StorageLevel
+
+from sparkvalue.config import Settings
+from sparkvalue.models import tracking
+from sparkvalue.models.metrics import (
+    BinaryMetrics,
+    binary_metrics_from_levels,
+    confusion_at,
+    lift_chart,
+    score_levels,
+)
+from sparkvalue.models.training import (
+    LABEL,
+    ModelSpec,
+    MonthSplit,
+    apply_leaves,
+    build_pipeline,
+    class_weights,
+    labelled_rows,
+    leaf_table,
+    risk_column,
+    split_months,
+    with_weights,
+)
+from sparkvalue.models.trees import feature_importances
+
+log = logging.getLogger("sparkvalue")
+LEAVES_ARTIFACT = "rules/leaves.json"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    kind: str
+    name: str
+    version: int
+    run_id: str
+    split: MonthSplit
+    metrics: BinaryMetrics
+    extra: dict[str, float]
+    champion_auc: float | None
+    promoted: bool
+    leaves: list[dict]
+
+
+def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, subscriber: DataFrame,
+               graph: DataFrame, months: list[str], *, max_depth: int | None = None) -> TrainResult:
+    """Train, evaluate, log, register and (if at least as good) promote one tree model."""
+    client = tracking.configure(settings)
+    name = tracking.model_name(settings, spec.kind)
+    split = split_months(months, spec.horizon, settings.models.holdout_months)
+    train = labelled_rows(subscriber, graph, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
+    holdout = labelled_rows(subscriber, graph, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
+    weights = class_weights(train)
+    train = with_weights(train, weights)
+    pipeline = build_pipeline(spec, settings, max_depth=max_depth)
+    model = pipeline.fit(train)
+    leaves = leaf_table(model, spec, train, weights)
+    metrics, extra = evaluate(spark, settings, spec, model, leaves, holdout)
+    current = tracking.champion(client, name)
+    champion_auc = None
+    if current is not None:
+        champion_model, champion_leaves = load_champion(client, name)
+        champion_auc, _ = evaluate(spark, settings, spec, champion_model, champion_leaves, holdout)
+        champion_auc = champion_auc.auc
+
+    mlflow.set_experiment(experiment_id=tracking.experiment(settings, spec.kind))
+    with mlflow.start_run(run_name=f"{spec.kind}-{split.holdout[-1]}") as run:
+        stage = model.stages[-1]
+        mlflow.log_params({
+            "kind": spec.kind, "horizon_months": spec.horizon,
+            "train_months": ",".join(split.train), "holdout_months": ",".join(split.holdout),
+            "max_depth": stage.getMaxDepth(), "min_instances_per_node": stage.getMinInstancesPerNode(),
+            "max_bins": stage.getMaxBins(), "seed": stage.getSeed(), "impurity": stage.getImpurity(),
+            "class_weight_left": round(weights[1.0], 6), "class_weight_stayed": round(weights[0.0], 6),
+            "indicators": len(spec.indicators), "leaves": len(leaves),
+        })
+        mlflow.log_metrics({**metrics.as_mlflow_metrics("heldout_"), **extra,
+                            **({"champion_heldout_auc": champion_auc} if champion_auc is not None else {})})
+        _log_artifacts(spec, model, leaves, metrics)
+        info = mlflow.spark.log_model(model, "model", registered_model_name=name)
+        version = int(info.registered_model_version)
+    promoted = champion_auc is None or metrics.auc >= champion_auc - settings.models.champion_tolerance
+    client.set_model_version_tag(name, str(version), "heldout_auc", f"{metrics.auc:.6f}")
+    client.set_model_version_tag(name, str(version), "holdout_months", ",".join(split.holdout))
+    if promoted:
+        client.set_registered_model_alias(name, tracking.CHAMPION, str(version))
+    log.info("%s v%d: held-out AUC %.4f (champion %s) -> %s", name, version, metrics.auc,
+             "none" if champion_auc is None else f"{champion_auc:.4f}",
+             "champion" if promoted else "not promoted")
+    train.unpersist()
+    holdout.unpersist()
+    return TrainResult(spec.kind, name, version, run.info.run_id, split, metrics, extra,
+                       champion_auc, promoted, leaves)
+
+
+def evaluate(spark: SparkSession, settings: Settings, spec: ModelSpec, model: PipelineModel,
+             leaves: list[dict], holdout: DataFrame) -> tuple[BinaryMetrics, dict[str, float]]:
+    """Held-out metrics of the model's risk score, and the confusion at the business thresholds."""
+    scored = apply_leaves(spark, model, leaves, holdout)
+    levels = score_levels(scored, score=risk_column(spec.kind), label=LABEL)
+    metrics = binary_metrics_from_levels(levels)
+    extra: dict[str, float] = {}
+    if spec.kind == "stickiness":
+        # predicted to leave = below a tier threshold of P(stay) x 100
+        for tier, threshold in (("high", settings.stickiness.tiers.high),
+                                ("mid", settings.stickiness.tiers.mid)):
+            cm = confusion_at(levels, 1.0 - threshold / 100.0, positive_when="above")
+            extra.update({f"below_{tier}_{k}": float(v) for k, v in cm.items()})
+    else:
+        cm = confusion_at(levels, settings.anomaly.flag_threshold / 100.0, positive_when="above")
+        extra.update({f"flag_{k}": float(v) for k, v in cm.items()})
+        extra["flag_recall"] = cm["tp"] / max(cm["tp"] + cm["fn"], 1)
+        extra["flag_share"] = (cm["tp"] + cm["fp"]) / max(sum(cm.values()), 1)
+    return metrics, extra
+
+
+def _log_artifacts(spec: ModelSpec, model: PipelineModel, leaves: list[dict],
+                   metrics: BinaryMetrics) -> None:
+    tracking.log_json(leaves, LEAVES_ARTIFACT)
+    tracking.log_json(feature_importances(model, spec.indicators), "feature_importances.json")
+    tracking.log_json([{"name": i.name, "label": i.label, "kind": i.kind, "fill": i.fill}
+                       for i in spec.indicators], "indicators.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "rules.md"
+        ranked = sorted(leaves, key=lambda r: -r["rate"])
+        rules.write_text(f"# {spec.kind}: leaves by share of leavers\n\n"
+                         + "\n".join(f"- leaf {r['leaf']}: {r['rule']}" for r in ranked) + "\n")
+        mlflow.log_artifact(str(rules), "rules")
+        chart = lift_chart(metrics, str(Path(tmp) / "lift_chart.png"),
+                           f"{spec.kind}: held-out lift by decile")
+        mlflow.log_artifact(chart)
+
+
+def load_champion(client, name: str) -> tuple[PipelineModel, list[dict]]:
+    """The champion pipeline and its leaf table (the same registered version)."""
+    found = tracking.require_champion(client, name)
+    model = mlflow.spark.load_model(found.uri)
+    leaves = tracking.load_json(found.run_id, LEAVES_ARTIFACT)
+    return model, leaves
+
+
+def champion_version(client, name: str) -> tracking.Champion:
+    return tracking.require_champion(client, name)

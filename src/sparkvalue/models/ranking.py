@@ -1,0 +1,59 @@
+"""Exact ranks within a month without moving a month into one task.
+
+`row_number()` over a window partitioned by month sorts each month in a single
+task. Here the rows are range-sorted across all tasks; each task's block of a
+month is contiguous, so a row's rank is the rows of that month in earlier tasks
+plus its position in its own block. Only one count per (task, month) reaches the
+driver.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.storagelevel import StorageLevel
+
+
+def exact_rank(df: DataFrame, *, partition: str, order: list[Column], rank: str = "rank") -> DataFrame:
+    """`df` plus `rank` (1 = first by `order`, within `partition`) and `partition_rows`.
+
+    `order` must make rows unique (end it with the key) so ranks are deterministic.
+    The result is persisted; call `unpersist()` on it when done.
+    """
+    spark: SparkSession = df.sparkSession
+    staged = (df.orderBy(F.col(partition), *order)
+              .withColumn("_task", F.spark_partition_id())
+              .withColumn("_pos", F.monotonically_increasing_id())
+              .persist(StorageLevel.MEMORY_AND_DISK))
+    blocks = (staged.groupBy("_task", partition)
+              .agg(F.count("*").alias("_rows"), F.min("_pos").alias("_first"))
+              .collect())
+    offsets, totals = [], {}
+    for row in sorted(blocks, key=lambda r: (r[partition], r["_task"])):
+        before = totals.get(row[partition], 0)
+        offsets.append((row["_task"], row[partition], before, row["_first"]))
+        totals[row[partition]] = before + row["_rows"]
+    key_type = dict(df.dtypes)[partition]
+    lookup = spark.createDataFrame(
+        [(t, p, before, first, totals[p]) for t, p, before, first in offsets],
+        f"_task int, {partition} {key_type}, _before long, _first long, partition_rows long")
+    ranked = (staged.join(F.broadcast(lookup), ["_task", partition])
+              .withColumn(rank, F.col("_before") + F.col("_pos") - F.col("_first") + 1)
+              .drop("_task", "_pos", "_before", "_first")
+              .persist(StorageLevel.MEMORY_AND_DISK))
+    ranked.count()
+    staged.unpersist()
+    return ranked
+
+
+def tiers_by_rank(rank: Column, rows: Column, shares: list[tuple[str, float]]) -> Column:
+    """Tier name from a rank: the first `round(share_1 * rows)` ranks get tier 1, and so on
+    by cumulative share, so tier sizes match the shares up to rounding of the boundaries."""
+    expr = None
+    cumulative = 0.0
+    for name, share in shares[:-1]:
+        cumulative += share
+        cut = F.round(rows.cast("double") * F.lit(round(cumulative, 12))).cast("long")
+        expr = F.when(rank <= cut, F.lit(name)) if expr is None else expr.when(rank <= cut, F.lit(name))
+    last = F.lit(shares[-1][0])
+    return last if expr is None else expr.otherwise(last)

@@ -1,0 +1,154 @@
+"""Stickiness and anomaly: decision-tree pipelines trained on months with a known outcome.
+
+Both models predict the same event, "cancelled within the horizon after month M",
+from different indicators (MISSION.md items 5 and 6): stickiness from what binds a
+subscriber, anomaly from what changed. The latest months with a known outcome are
+held out; training months end early enough that no training label looks past the
+first held-out month.
+
+Class imbalance: rows are weighted so both classes carry the same total weight.
+A leaf's probabilities then come from the training rows in it: the plain share
+of leavers (calibrated, used for stickiness = P(stay) x 100) and the balanced
+share (what the weighted tree sees, used for the anomaly score, so that 50 means
+"as much like a leaver as like a stayer" whatever the base rate).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import DecisionTreeClassifier
+from pyspark.ml.feature import StringIndexer, VectorAssembler
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sparkvalue.config import Settings
+from sparkvalue.features.months import add_months
+from sparkvalue.models import indicators as ind
+from sparkvalue.models.trees import index_column, rule_text, tree_leaves
+
+log = logging.getLogger("sparkvalue")
+
+LABEL = "left"
+WEIGHT = "weight"
+
+
+class TrainingDataError(ValueError):
+    """Not enough months, or only one class, to train and hold out."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # stickiness | anomaly
+    indicators: tuple[ind.Indicator, ...]
+    horizon: int
+
+
+def model_spec(settings: Settings, kind: str) -> ModelSpec:
+    if kind == "stickiness":
+        return ModelSpec(kind, ind.STICKINESS, settings.stickiness.horizon_months)
+    if kind == "anomaly":
+        return ModelSpec(kind, ind.ANOMALY, settings.anomaly.horizon_months)
+    raise ValueError(f"unknown model kind {kind!r} (stickiness, anomaly)")
+
+
+@dataclass(frozen=True)
+class MonthSplit:
+    train: tuple[str, ...]
+    holdout: tuple[str, ...]
+
+
+def split_months(months: list[str], horizon: int, holdout_months: int) -> MonthSplit:
+    """Held-out = the last `holdout_months` months with a known outcome; train = the
+    months whose outcome window ends by the first held-out month."""
+    known = ind.known_outcome_months(months, horizon)
+    if len(known) <= holdout_months:
+        raise TrainingDataError(
+            f"training needs more than {holdout_months} month(s) whose next {horizon} month(s) are "
+            f"in silver; silver has {len(months)} month(s) ({', '.join(sorted(months)) or 'none'})")
+    holdout = tuple(known[-holdout_months:])
+    train = tuple(m for m in known if add_months(m, horizon) <= holdout[0])
+    if not train:
+        raise TrainingDataError(
+            f"no training month ends its {horizon}-month outcome window before the held-out "
+            f"months {holdout}; ingest more history or lower models.holdout_months")
+    return MonthSplit(train, holdout)
+
+
+def labelled_rows(subscriber: DataFrame, graph: DataFrame, spec: ModelSpec,
+                  months: list[str] | tuple[str, ...]) -> DataFrame:
+    """Indicators plus the `left` label for `months` (whose outcome must be known)."""
+    months = sorted(months)
+    frame = ind.assemble_inputs(ind.model_frame(subscriber, graph, months), spec.indicators)
+    labels = ind.outcome_labels(subscriber, months, spec.horizon)
+    return frame.join(labels, ["subscriber_id", "month"], "inner")
+
+
+def class_weights(rows: DataFrame) -> dict[float, float]:
+    """Weight per class so that both classes weigh the same in total (one small aggregate)."""
+    counts = {r[LABEL]: r["count"] for r in rows.groupBy(LABEL).count().collect()}
+    if len(counts) < 2:
+        raise TrainingDataError(f"the training months hold only one outcome ({counts}); "
+                                "a tree needs leavers and stayers")
+    total = sum(counts.values())
+    return {label: total / (2.0 * n) for label, n in counts.items()}
+
+
+def with_weights(rows: DataFrame, weights: dict[float, float]) -> DataFrame:
+    return rows.withColumn(WEIGHT, F.when(F.col(LABEL) == 1.0, weights[1.0]).otherwise(weights[0.0]))
+
+
+def build_pipeline(spec: ModelSpec, settings: Settings, *, max_depth: int | None = None) -> Pipeline:
+    m = settings.models
+    stages = [StringIndexer(inputCol=i.name, outputCol=index_column(i), handleInvalid="keep",
+                            stringOrderType="alphabetAsc")
+              for i in spec.indicators if i.categorical]
+    stages.append(VectorAssembler(inputCols=[index_column(i) for i in spec.indicators],
+                                  outputCol="features"))
+    stages.append(DecisionTreeClassifier(
+        featuresCol="features", labelCol=LABEL, weightCol=WEIGHT, leafCol="leaf",
+        maxDepth=max_depth or m.max_depth, minInstancesPerNode=m.min_instances_per_node,
+        maxBins=m.max_bins, seed=m.seed, impurity="gini"))
+    return Pipeline(stages=stages)
+
+
+def leaf_table(model: PipelineModel, spec: ModelSpec, rows: DataFrame,
+               weights: dict[float, float]) -> list[dict]:
+    """Every leaf: path, indicators that raised the risk on the way, and the training rows
+    in it (subscriber-months, leavers, plain and balanced share of leavers)."""
+    counts = {int(r["leaf"]): (r["rows"], r["positives"]) for r in (
+        model.transform(rows).groupBy("leaf")
+        .agg(F.count("*").alias("rows"), F.sum(LABEL).alias("positives")).collect())}
+    table = []
+    for leaf in tree_leaves(model, spec.indicators):
+        n, pos = counts.get(leaf.index, (0, 0.0))
+        pos = float(pos or 0.0)
+        rate = pos / n if n else 0.0
+        weighted_pos, weighted_neg = pos * weights[1.0], (n - pos) * weights[0.0]
+        balanced = weighted_pos / (weighted_pos + weighted_neg) if n else 0.0
+        stay = 1.0 - rate
+        shown = stay if spec.kind == "stickiness" else balanced
+        table.append({
+            "leaf": leaf.index, "path": leaf.path, "raising": leaf.raising, "depth": leaf.depth,
+            "rows": int(n), "positives": int(pos), "rate": rate, "balanced_rate": balanced,
+            "rule": rule_text(leaf.path, shown, int(n)),
+        })
+    return table
+
+
+def apply_leaves(spark: SparkSession, model: PipelineModel, leaves: list[dict],
+                 frame: DataFrame) -> DataFrame:
+    """The frame plus leaf, leaf path, raising indicators and both leaver shares."""
+    lookup = spark.createDataFrame(
+        [(float(r["leaf"]), r["path"], r["raising"], float(r["rate"]), float(r["balanced_rate"]))
+         for r in leaves],
+        "leaf double, rule_path string, raising array<string>, rate double, balanced_rate double")
+    scored = model.transform(frame).drop("features", "rawPrediction", "probability", "prediction")
+    return scored.join(F.broadcast(lookup), "leaf", "left")
+
+
+def risk_column(kind: str) -> str:
+    """The leaf share a model kind ranks by: calibrated for stickiness, balanced for anomaly."""
+    return "rate" if kind == "stickiness" else "balanced_rate"
