@@ -16,7 +16,7 @@ from sparkvalue.models.metrics import (
 
 def _levels(scores, labels):
     by = {}
-    for s, y in zip(scores, labels):
+    for s, y in zip(scores, labels, strict=True):
         n, p = by.get(s, (0, 0))
         by[s] = (n + 1, p + y)
     return sorted(((s, n, p) for s, (n, p) in by.items()), key=lambda lv: -lv[0])

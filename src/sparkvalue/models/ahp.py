@@ -8,9 +8,9 @@ because its weights would not mean anything.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
 
 import numpy as np
 
@@ -32,14 +32,15 @@ class AhpResult:
     consistency_ratio: float
 
     def as_dict(self) -> dict[str, float]:
-        return dict(zip(self.names, self.weights))
+        return dict(zip(self.names, self.weights, strict=True))
 
 
 def _number(value: object, *, name: str, row: int, col: int) -> float:
     try:
         number = float(Fraction(value)) if isinstance(value, str) else float(value)
     except (TypeError, ValueError, ZeroDivisionError):
-        raise AhpError(f"{name}: entry [{row}][{col}] = {value!r} is not a number (use e.g. 3 or '1/3')") from None
+        raise AhpError(f"{name}: entry [{row}][{col}] = {value!r} is not a number "
+                       "(use e.g. 3 or '1/3')") from None
     if not number > 0 or not np.isfinite(number):
         raise AhpError(f"{name}: entry [{row}][{col}] = {value!r} must be a positive number")
     return number
@@ -59,7 +60,8 @@ def ahp_weights(matrix: Sequence[Sequence[object]], names: Sequence[str], *, nam
                   for i, row in enumerate(matrix)])
     for i in range(n):
         if not np.isclose(a[i, i], 1.0):
-            raise AhpError(f"{name}: diagonal entry [{i}][{i}] is {a[i, i]:g}; an item compared with itself is 1")
+            raise AhpError(f"{name}: diagonal entry [{i}][{i}] is {a[i, i]:g}; "
+                           "an item compared with itself is 1")
         for j in range(i + 1, n):
             if not np.isclose(a[i, j] * a[j, i], 1.0, rtol=1e-3):
                 raise AhpError(f"{name}: entries [{i}][{j}] = {a[i, j]:g} and [{j}][{i}] = {a[j, i]:g} "
