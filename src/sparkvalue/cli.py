@@ -49,6 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--month", type=_month, action="append", help="month to compute (repeatable)")
     target.add_argument("--all", action="store_true", help="every month in bronze")
 
+    t = sub.add_parser("train", parents=[common],
+                       help="train the stickiness and anomaly trees (MLflow runs, registry, champion gate)")
+    t.add_argument("--model", choices=("stickiness", "anomaly"), action="append",
+                   help="train only this model (repeatable; default both)")
+
+    s = sub.add_parser("score", parents=[common],
+                       help="gold value, stickiness and anomaly tables from the champion models")
+    target = s.add_mutually_exclusive_group(required=True)
+    target.add_argument("--month", type=_month, action="append", help="month to score (repeatable)")
+    target.add_argument("--all", action="store_true", help="every month in silver")
+
     sub.add_parser("demo", parents=[common],
                    help="generate the demo data and run every stage on it")
     sub.add_parser("docs", parents=[common], help="rewrite docs/data-contract.md and docs/tables.md")
@@ -102,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_ingest(settings, None if args.all else args.month)
         elif args.command == "features":
             jobs.run_features(settings, None if args.all else args.month)
+        elif args.command == "train":
+            jobs.run_train(settings, tuple(args.model or ("stickiness", "anomaly")))
+        elif args.command == "score":
+            jobs.run_score(settings, None if args.all else args.month)
         elif args.command == "demo":
             started = time.perf_counter()
             jobs.run_demo(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sparkvalue import pipeline
 from sparkvalue.config import Settings
+from sparkvalue.models import tracking
 from sparkvalue.session import build_session
 
 
@@ -48,8 +49,38 @@ def run_features(settings: Settings, months: list[str] | None) -> pipeline.Featu
     return summary
 
 
+def run_train(settings: Settings,
+              kinds: tuple[str, ...] = ("stickiness", "anomaly")) -> pipeline.TrainSummary:
+    spark = build_session(settings, app_name="sparkvalue-train")
+    summary = pipeline.train(spark, settings, kinds=kinds)
+    cr = ", ".join(f"{k} {v:.3f}" for k, v in summary.consistency.items())
+    print(f"value AHP: consistency ratios {cr}")
+    print("  weights: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.ahp.items()))
+    for r in summary.results:
+        champion = "none" if r.champion_auc is None else f"{r.champion_auc:.3f}"
+        print(f"{r.name} v{r.version}: held-out {','.join(r.split.holdout)} AUC {r.metrics.auc:.3f}, "
+              f"top-decile lift {r.metrics.top_decile_lift:.2f}, {len(r.leaves)} rules; "
+              f"champion AUC {champion} -> {'promoted to @champion' if r.promoted else 'not promoted'} "
+              f"({summary.seconds[r.kind]:.0f}s)")
+    uri = tracking.tracking_uri(settings)
+    print(f"  MLflow runs: {uri}  (open with: mlflow ui --backend-store-uri {uri})")
+    return summary
+
+
+def run_score(settings: Settings, months: list[str] | None) -> pipeline.ScoreSummary:
+    spark = build_session(settings, app_name="sparkvalue-score")
+    summary = pipeline.score(spark, settings, months or pipeline.silver_months(spark, settings))
+    print(f"scored {len(summary.months)} month(s) {summary.months[0]} .. {summary.months[-1]} with "
+          + ", ".join(f"{k} v{v}" for k, v in summary.versions.items()))
+    for table, path in summary.tables.items():
+        print(f"  {table:<14}{path}  ({summary.seconds[table]:.0f}s)")
+    return summary
+
+
 def run_demo(settings: Settings) -> None:
     """The main job on embedded defaults: generate the demo data, then every stage."""
     run_generate(settings)
     run_ingest(settings, None)
     run_features(settings, None)
+    run_train(settings)
+    run_score(settings, None)
