@@ -257,8 +257,8 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     subscriber = subscriber_month_features(
         bronze("subscribers"), bronze("usage_monthly"), bronze("bundles"), bronze("product_events"),
         months=months)
-    subscriber = _write_silver(spark, subscriber, "subscriber_features", lakehouse, in_months, started,
-                               summary)
+    subscriber = _write_table(spark, subscriber, lh.SILVER["subscriber_features"], lakehouse, in_months,
+                              started, summary)
 
     started = time.perf_counter()
     g = settings.graph
@@ -273,26 +273,25 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
                          F.when(F.col("community").isNotNull(),
                                 F.col("revenue") / F.avg("revenue").over(community) - 1.0))
              .select(*names(GRAPH_FEATURES)))
-    graph = _write_silver(spark, graph, "graph_features", lakehouse, in_months, started, summary)
+    graph = _write_table(spark, graph, lh.SILVER["graph_features"], lakehouse, in_months, started, summary)
 
     started = time.perf_counter()
     joined = subscriber.join(graph, on=["month", "subscriber_id"], how="left")
     contacts = bronze("contact_history").where(F.col("month") <= months[-1])
     warnings = warning_flags(joined, trial_expiries(contacts), rules_config=settings.warnings)
-    _write_silver(spark, warnings, "warnings", lakehouse, in_months, started, summary)
+    _write_table(spark, warnings, lh.SILVER["warnings"], lakehouse, in_months, started, summary)
     return summary
 
 
-def _write_silver(spark: SparkSession, df: DataFrame, name: str, lakehouse: str, in_months: str,
-                  started: float, summary: FeaturesSummary) -> DataFrame:
-    """Write a silver table's months (key checked), note the time, and read them back."""
-    doc = lh.SILVER[name]
+def _write_table(spark: SparkSession, df: DataFrame, doc: lh.TableDoc, lakehouse: str, in_months: str,
+                 started: float, summary) -> DataFrame:
+    """Write a silver/gold table's months (key checked), note the time, and read them back."""
     path = lh.table_path(lakehouse, doc)
     _write_checked(df, path, doc, in_months)
-    summary.tables[name] = path
-    summary.seconds[name] = round(time.perf_counter() - started, 2)
-    log.info("features %s..%s: %s in %.1fs", summary.months[0], summary.months[-1], name,
-             summary.seconds[name])
+    summary.tables[doc.name] = path
+    summary.seconds[doc.name] = round(time.perf_counter() - started, 2)
+    log.info("%s %s..%s: %s in %.1fs", doc.layer, summary.months[0], summary.months[-1], doc.name,
+             summary.seconds[doc.name])
     return spark.read.format("delta").load(path).where(in_months)
 
 
@@ -453,13 +452,14 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
                 F.col("raising").alias("fired_indicators"), "leaf", "rule_path", *stamp)
             out = out.withColumn("is_anomalous", F.col("anomaly_score") >= settings.anomaly.flag_threshold)
         out = out.withColumn("leaf", F.col("leaf").cast("int")).select(*names(getattr(gold, kind.upper())))
-        outputs[kind] = _write_gold(spark, out, kind, lakehouse, in_months, started, summary)
+        outputs[kind] = _write_table(spark, out, lh.GOLD[kind], lakehouse, in_months, started, summary)
         summary.versions[kind] = champion.version
 
     started = time.perf_counter()
     value, tiers = _value(spark, settings, frame, outputs["stickiness"], subscriber, scored_at)
-    _write_gold(spark, value.select(*names(gold.VALUE)), "value", lakehouse, in_months, started, summary)
-    _write_gold(spark, tiers, "value_tiers", lakehouse, in_months, started, summary)
+    _write_table(spark, value.select(*names(gold.VALUE)), lh.GOLD["value"], lakehouse, in_months, started,
+                 summary)
+    _write_table(spark, tiers, lh.GOLD["value_tiers"], lakehouse, in_months, started, summary)
     frame.unpersist()
     return summary
 
@@ -493,15 +493,3 @@ def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness
                               annual_discount_rate=cfg.clv_annual_discount_rate))
     ranked = v.with_tiers(scored, settings)
     return ranked, v.tier_validation(ranked, snapshot)
-
-
-def _write_gold(spark: SparkSession, df: DataFrame, name: str, lakehouse: str, in_months: str,
-                started: float, summary) -> DataFrame:
-    doc = lh.GOLD[name]
-    path = lh.table_path(lakehouse, doc)
-    _write_checked(df, path, doc, in_months)
-    summary.tables[name] = path
-    summary.seconds[name] = round(time.perf_counter() - started, 2)
-    log.info("score %s..%s: %s in %.1fs", summary.months[0], summary.months[-1], name,
-             summary.seconds[name])
-    return spark.read.format("delta").load(path).where(in_months)
