@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--month", type=_month, action="append", help="month to score (repeatable)")
     target.add_argument("--all", action="store_true", help="every month in silver")
 
+    sub.add_parser("quality", parents=[common],
+                   help="generated data only: champion models against the generator's truth")
     sub.add_parser("demo", parents=[common],
                    help="generate the demo data and run every stage on it")
     sub.add_parser("docs", parents=[common], help="rewrite docs/data-contract.md and docs/tables.md")
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_train(settings, tuple(args.model or ("stickiness", "anomaly")))
         elif args.command == "score":
             jobs.run_score(settings, None if args.all else args.month)
+        elif args.command == "quality":
+            jobs.run_quality(settings)
         elif args.command == "demo":
             started = time.perf_counter()
             jobs.run_demo(settings)

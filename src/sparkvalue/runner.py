@@ -84,3 +84,21 @@ def run_demo(settings: Settings) -> None:
     run_features(settings, None)
     run_train(settings)
     run_score(settings, None)
+    run_quality(settings)
+
+
+def run_quality(settings: Settings) -> None:
+    from sparkvalue.models import quality
+
+    spark = build_session(settings, app_name="sparkvalue-quality")
+    st = quality.stickiness_quality(spark, settings)
+    print(f"stickiness v{st.model_version} on held-out {', '.join(st.holdout)} "
+          f"({st.model.rows:,} subscriber-months, {st.model.positives:,} left):")
+    print(f"  AUC {st.model.auc:.3f} (best possible, from the generator's truth: {st.oracle.auc:.3f}; "
+          f"gap {st.gap:.3f}), top-decile lift {st.model.top_decile_lift:.2f}, "
+          f"average precision {st.model.average_precision:.3f}")
+    an = quality.anomaly_quality(spark, settings)
+    leads = ", ".join(f"{k} month(s) before {f / max(n, 1):.0%}" for k, (f, n) in sorted(an.by_lead.items()))
+    print(f"anomaly v{an.model_version}: flag up in the 3 months before leaving for {an.caught:,} of "
+          f"{an.churners:,} leavers ({an.catch_rate:.0%}; left in {', '.join(an.churn_months)}); "
+          f"{leads}; flagged among those who stayed: {an.false_alarm_rate:.0%}")

@@ -1,0 +1,142 @@
+"""How good the champion models are on generated data, judged against the generator's truth.
+
+Only generated data has a truth: the churn probability the generator used for every
+subscriber and month (`<truth>/subscriber_month`). On the stickiness model's held-out
+months it gives the best AUC any model could reach (the "oracle"); the champion's AUC
+is read from the scored gold table on the same rows. For the anomaly flag, every
+subscriber who left after the model's training months is looked up 1, 2 and 3 months
+before leaving: was the flag up?
+
+Everything is aggregated in Spark; only per-score levels and counts reach the driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+
+from sparkvalue import lakehouse as lh
+from sparkvalue.config import Settings
+from sparkvalue.features.months import add_months, month_start, shift_month
+from sparkvalue.models import tracking
+from sparkvalue.models.indicators import outcome_labels
+from sparkvalue.models.metrics import BinaryMetrics, binary_metrics, binary_metrics_from_levels, score_levels
+from sparkvalue.privacy import load_key, pseudonymise
+
+LEADS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class StickinessQuality:
+    holdout: tuple[str, ...]
+    oracle: BinaryMetrics
+    model: BinaryMetrics
+    model_version: int
+
+    @property
+    def gap(self) -> float:
+        return self.oracle.auc - self.model.auc
+
+
+@dataclass(frozen=True)
+class AnomalyQuality:
+    churn_months: tuple[str, ...]
+    churners: int
+    caught: int  # flagged in at least one of the 3 months before leaving
+    by_lead: dict[int, tuple[int, int]]  # months before leaving -> (flagged, churners with a row)
+    false_alarm_rate: float  # share of subscriber-months flagged among those who stay 3+ months
+    model_version: int
+
+    @property
+    def catch_rate(self) -> float:
+        return self.caught / self.churners if self.churners else 0.0
+
+
+def _run_params(client, name: str) -> tuple[int, dict[str, str]]:
+    champion = tracking.require_champion(client, name)
+    return champion.version, client.get_run(champion.run_id).data.params
+
+
+def stickiness_quality(spark: SparkSession, settings: Settings) -> StickinessQuality:
+    """Oracle and champion AUC / lift on the champion's held-out months."""
+    client = tracking.configure(settings)
+    version, params = _run_params(client, tracking.model_name(settings, "stickiness"))
+    holdout = tuple(params["holdout_months"].split(","))
+    horizon = int(params["horizon_months"])
+    lakehouse = settings.path("lakehouse")
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    labels = outcome_labels(subscriber, list(holdout), horizon)
+
+    # P(leave within h) = 1 - prod over the h months of (1 - next-month churn probability)
+    key = load_key(settings)
+    truth = (_truth(spark, settings, "subscriber_month")
+             .select(pseudonymise("subscriber_id", key=key).alias("subscriber_id"),
+                     F.col("month").cast("string").alias("truth_month"), "churn_prob_next_month"))
+    oracle = (labels.join(truth, "subscriber_id")
+              .where((F.col("truth_month") >= F.col("month"))
+                     & (F.col("truth_month") < shift_month(F.col("month"), horizon)))
+              .groupBy("subscriber_id", "month", "left")
+              .agg(F.exp(F.sum(F.log1p(-F.least(F.col("churn_prob_next_month"), F.lit(0.999999)))))
+                   .alias("p_stay")))
+    oracle_metrics = binary_metrics_from_levels(
+        score_levels(oracle.select((1.0 - F.col("p_stay")).alias("risk"), "left"),
+                     score="risk", label="left", decimals=4))
+
+    gold = (lh.read_table(spark, lakehouse, "gold.stickiness")
+            .where(F.col("month").isin(list(holdout)))
+            .select("subscriber_id", "month", (100.0 - F.col("stickiness_score")).alias("risk")))
+    model_metrics = binary_metrics(labels.join(gold, ["subscriber_id", "month"]), score="risk", label="left")
+    return StickinessQuality(holdout, oracle_metrics, model_metrics, version)
+
+
+def _truth(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
+    path = f"{settings.path('truth')}/{table}"
+    try:
+        return spark.read.parquet(path)
+    except AnalysisException:
+        raise FileNotFoundError(f"no generator truth at {path} (paths.truth): model quality can only "
+                                "be judged on data made by `sparkvalue generate`") from None
+
+
+def anomaly_quality(spark: SparkSession, settings: Settings) -> AnomalyQuality:
+    """Catch rate of the anomaly flag on churners whose last 3 months are after training."""
+    client = tracking.configure(settings)
+    version, params = _run_params(client, tracking.model_name(settings, "anomaly"))
+    last_train = max(params["train_months"].split(","))
+    lakehouse = settings.path("lakehouse")
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    flags = lh.read_table(spark, lakehouse, "gold.anomaly").select("subscriber_id", "month", "is_anomalous")
+    scored_months = sorted(r[0] for r in flags.select("month").distinct().collect())
+    first, last = add_months(last_train, max(LEADS) + 1), scored_months[-1]
+
+    left = (subscriber.where(F.col("status") == "cancelled")
+            .groupBy("subscriber_id").agg(F.min("month").alias("churn_month"))
+            .where((F.col("churn_month") >= first) & (F.col("churn_month") <= last)))
+    leads = left.crossJoin(spark.createDataFrame([(k,) for k in LEADS], "lead int")) \
+        .withColumn("month", F.date_format(F.add_months(month_start(F.col("churn_month")), -F.col("lead")),
+                                                      "yyyy-MM"))
+    looked_up = leads.join(flags, ["subscriber_id", "month"], "left")
+    per_churner = looked_up.groupBy("subscriber_id", "churn_month").agg(
+        F.max(F.coalesce(F.col("is_anomalous").cast("int"), F.lit(0))).alias("caught"))
+    totals = per_churner.agg(F.count("*").alias("churners"), F.sum("caught").alias("caught")).first()
+    by_lead = {int(r["lead"]): (int(r["flagged"] or 0), int(r["rows"])) for r in (
+        looked_up.where(F.col("is_anomalous").isNotNull()).groupBy("lead")
+        .agg(F.sum(F.col("is_anomalous").cast("int")).alias("flagged"), F.count("*").alias("rows"))
+        .collect())}
+    churn_months = tuple(sorted(r[0] for r in left.select("churn_month").distinct().collect()))
+
+    stayers = _stayers(flags, left, last_train, last)
+    alarms = stayers.agg(F.avg(F.col("is_anomalous").cast("double"))).first()[0] or 0.0
+    return AnomalyQuality(churn_months, int(totals["churners"]), int(totals["caught"] or 0), by_lead,
+                          float(alarms), version)
+
+
+def _stayers(flags: DataFrame, left: DataFrame, last_train: str, last: str) -> DataFrame:
+    """Scored subscriber-months after training whose subscriber is still there 3 months later."""
+    window_end = shift_month(F.col("month"), max(LEADS))
+    return (flags.where((F.col("month") > last_train) & (window_end <= F.lit(last)))
+            .join(left, "subscriber_id", "left")
+            .where(F.col("churn_month").isNull() | (F.col("churn_month") > window_end)))

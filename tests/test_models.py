@@ -1,0 +1,282 @@
+"""Models I end to end on the small generated lakehouse: training in MLflow, the
+champion gate, scoring from the registry, the gold tables; and the ranking and
+rule helpers on hand-made data."""
+
+from __future__ import annotations
+
+import re
+
+import mlflow
+import pytest
+from chispa import assert_df_equality
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import DecisionTreeClassifier
+from pyspark.ml.feature import StringIndexer, VectorAssembler
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from sparkvalue import lakehouse as lh
+from sparkvalue import pipeline
+from sparkvalue.models import columns as gold
+from sparkvalue.models import tracking
+from sparkvalue.models.ahp import AhpError
+from sparkvalue.models.indicators import Indicator
+from sparkvalue.models.ranking import exact_rank, tiers_by_rank
+from sparkvalue.models.trees import tree_leaves
+
+SHARES = [("high", 0.10), ("mid_high", 0.20), ("mid", 0.60), ("low", 0.10)]
+
+
+def expected_tier_sizes(n: int) -> dict[str, int]:
+    """Tier sizes when each cumulative share's boundary is rounded: 10% / 30% / 90% / 100%."""
+    cuts = [0, *(round(n * c) for c in (0.1, 0.3, 0.9, 1.0))]
+    return {tier: cuts[i + 1] - cuts[i] for i, (tier, _) in enumerate(SHARES)}
+
+
+# ------------------------------------------------------------------ ranking and tiers
+
+def _scores_with_ties(spark, months: dict[str, int]):
+    """Scores with heavy ties (20 distinct values), spread over several partitions."""
+    rows = [(m, f"s{i:05d}", float((i * 7919) % 20)) for m, n in months.items() for i in range(n)]
+    return spark.createDataFrame(rows, "month string, subscriber_id string, score double").repartition(5)
+
+
+def test_exact_rank_equals_row_number_across_tasks(spark):
+    df = _scores_with_ties(spark, {"2026-09": 1003, "2026-10": 998})
+    order = [F.col("score").desc(), F.col("subscriber_id")]
+    ranked = exact_rank(df, partition="month", order=order, rank="rank")
+    expected = df.withColumn("rank", F.row_number().over(Window.partitionBy("month").orderBy(*order))
+                             .cast("long"))
+    got = ranked.select("month", "subscriber_id", "score", "rank")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    assert {r["month"]: r["partition_rows"] for r in ranked.select("month", "partition_rows").distinct()
+            .collect()} == {"2026-09": 1003, "2026-10": 998}
+    ranked.unpersist()
+
+
+@pytest.mark.parametrize("n", [1000, 1003, 7])
+def test_tier_sizes_match_the_shares_exactly_despite_ties(spark, n):
+    df = _scores_with_ties(spark, {"2026-10": n})
+    ranked = exact_rank(df, partition="month", order=[F.col("score").desc(), F.col("subscriber_id")],
+                        rank="rank")
+    tiered = ranked.withColumn("tier", tiers_by_rank(F.col("rank"), F.col("partition_rows"), SHARES))
+    counts = {r["tier"]: r["count"] for r in tiered.groupBy("tier").count().collect()}
+    expected = expected_tier_sizes(n)
+    assert {t: counts.get(t, 0) for t in expected} == expected
+    # a tie never splits unfairly: the better score is never in a lower tier
+    worst_high = tiered.where(F.col("tier") == "high").agg(F.min("score")).first()[0]
+    best_low = tiered.where(F.col("tier") == "low").agg(F.max("score")).first()[0]
+    assert worst_high is None or best_low is None or worst_high >= best_low
+    ranked.unpersist()
+
+
+# ------------------------------------------------------------------ readable rules
+
+def test_tree_leaves_read_as_rules_and_match_the_leaf_column(spark):
+    rows = [(float(x), plan, 1.0 if (x > 50 and plan == "prepaid") else 0.0)
+            for x in range(0, 100, 10) for plan in ("prepaid", "postpaid") for _ in range(20)]
+    df = spark.createDataFrame(rows, "minutes double, plan string, left double")
+    indicators = (Indicator("minutes", "local minutes"), Indicator("plan", "plan type", kind="category"))
+    model = Pipeline(stages=[
+        StringIndexer(inputCol="plan", outputCol="plan_index", stringOrderType="alphabetAsc"),
+        VectorAssembler(inputCols=["minutes", "plan_index"], outputCol="features"),
+        DecisionTreeClassifier(labelCol="left", leafCol="leaf", maxDepth=2, seed=1),
+    ]).fit(df)
+    leaves = tree_leaves(model, indicators)
+    assert sorted(leaf.path for leaf in leaves) == [
+        "local minutes <= 55", "local minutes > 55 and plan type in {postpaid}",
+        "local minutes > 55 and plan type in {prepaid}"]
+    # every row's leaf is the leaf whose rule it satisfies
+    risky = next(leaf.index for leaf in leaves if leaf.path.endswith("{prepaid}"))
+    by_leaf = model.transform(df).where(F.col("leaf") == float(risky))
+    assert by_leaf.count() == 80
+    assert by_leaf.where((F.col("minutes") <= 55) | (F.col("plan") != "prepaid")).count() == 0
+    assert [leaf.raising for leaf in leaves if leaf.index == risky] == [["local minutes", "plan type"]]
+
+
+# ------------------------------------------------------------------ training, gate, scoring
+
+@pytest.fixture(scope="module")
+def models_lake(spark, demo_lake, tmp_path_factory):
+    """Silver for all 4 generated months and an empty MLflow store of its own.
+
+    Four months allow a 1-month horizon: train on 2 months, hold out the third.
+    """
+    settings, summary, _ = demo_lake
+    root = tmp_path_factory.mktemp("models")
+    settings = settings.with_overrides({
+        "paths": {"mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+                  "mlflow_artifacts": str(root / "artifacts")},
+        "anomaly": {"horizon_months": 1},
+        "models": {"holdout_months": 1},
+    })
+    pipeline.features(spark, settings, list(summary.months))
+    return settings, list(summary.months)
+
+
+@pytest.fixture(scope="module")
+def trained(spark, models_lake):
+    settings, months = models_lake
+    return settings, pipeline.train(spark, settings)
+
+
+def test_training_registers_both_models_as_champion_with_metrics_and_artifacts(trained):
+    settings, summary = trained
+    client = tracking.configure(settings)
+    assert [r.kind for r in summary.results] == ["stickiness", "anomaly"]
+    for r in summary.results:
+        assert (r.version, r.promoted, r.champion_auc) == (1, True, None)
+        assert r.split.train == ("2026-07", "2026-08") and r.split.holdout == ("2026-09",)
+        assert tracking.champion(client, r.name).version == 1
+        run = client.get_run(r.run_id)
+        exp = client.get_experiment(run.info.experiment_id)
+        assert exp.name == f"sparkvalue-{r.kind}"
+        metrics = run.data.metrics
+        for m in ("heldout_auc", "heldout_average_precision", "heldout_top_decile_lift"):
+            assert 0.0 < metrics[m] < 100.0
+        assert metrics["heldout_auc"] == pytest.approx(r.metrics.auc)
+        assert r.metrics.auc > 0.7
+        confusion = {"stickiness": ("below_high_tp", "below_mid_fp"), "anomaly": ("flag_tp", "flag_recall")}
+        assert all(c in metrics for c in confusion[r.kind])
+        artifacts = {a.path for a in client.list_artifacts(r.run_id)} | {
+            a.path for a in client.list_artifacts(r.run_id, "rules")}
+        assert {"rules/leaves.json", "rules/rules.md", "feature_importances.json", "lift_chart.png",
+                "indicators.json", "model"} <= artifacts
+    # the value AHP is its own run: weights and consistency ratios
+    value_runs = mlflow.search_runs(experiment_names=["sparkvalue-value"], output_format="list")
+    assert len(value_runs) == 1
+    assert value_runs[0].data.metrics["cr_groups"] == pytest.approx(summary.consistency["groups"])
+    assert float(value_runs[0].data.params["weight_revenue"]) == pytest.approx(summary.ahp["revenue"],
+                                                                             abs=1e-6)
+    assert sum(summary.ahp.values()) == pytest.approx(1.0)
+
+
+def test_rules_table_holds_every_leaf_in_words(spark, trained):
+    settings, summary = trained
+    rules = lh.read_table(spark, settings.path("lakehouse"), "gold.model_rules")
+    assert rules.columns == [c for c, _, _ in gold.MODEL_RULES]
+    for r in summary.results:
+        mine = rules.where((F.col("model_name") == r.name) & (F.col("model_version") == r.version))
+        assert mine.count() == len(r.leaves) > 2
+        for row in mine.collect():
+            assert re.fullmatch(r".+ → \d+\.\d%, [\d,]+ subscribers", row["rule"]), row["rule"]
+            assert row["rule"].startswith(row["rule_path"])
+        # the leaves cover every training subscriber-month exactly once
+        assert mine.agg(F.sum("subscribers")).first()[0] == sum(x["rows"] for x in r.leaves)
+
+
+@pytest.fixture(scope="module")
+def scored(spark, trained):
+    """Score all months twice; the first run's gold tables are kept (checkpointed) to compare."""
+    settings, _ = trained
+    lakehouse = settings.path("lakehouse")
+    months = pipeline.silver_months(spark, settings)
+    first = pipeline.score(spark, settings, months)
+    kept = {name: lh.read_table(spark, lakehouse, f"gold.{name}").localCheckpoint()
+            for name in ("stickiness", "anomaly", "value", "value_tiers")}
+    second = pipeline.score(spark, settings, months)
+    return settings, months, first, second, kept
+
+
+def test_scoring_twice_from_the_registry_gives_the_same_tables(spark, scored):
+    settings, months, first, second, kept = scored
+    assert first.versions == second.versions == {"stickiness": 1, "anomaly": 1}
+    for name, before in kept.items():
+        after = lh.read_table(spark, settings.path("lakehouse"), f"gold.{name}")
+        assert after.count() == before.count() > 0
+        drop = [c for c in ("scored_at",) if c in after.columns]
+        assert_df_equality(after.drop(*drop), before.drop(*drop), ignore_row_order=True,
+                           ignore_nullable=True, allow_nan_equality=True)
+
+
+def test_gold_tables_follow_their_documented_columns_and_stamps(spark, scored):
+    settings, months, *_ = scored
+    lakehouse = settings.path("lakehouse")
+    for name, contract in (("stickiness", gold.STICKINESS), ("anomaly", gold.ANOMALY),
+                           ("value", gold.VALUE), ("value_tiers", gold.VALUE_TIERS)):
+        df = lh.read_table(spark, lakehouse, f"gold.{name}")
+        assert [(f.name, f.dataType.simpleString()) for f in df.schema.fields] == \
+            [(c, t) for c, t, _ in contract], name
+    stick = lh.read_table(spark, lakehouse, "gold.stickiness")
+    silver = lh.read_table(spark, lakehouse, "silver.subscriber_features") \
+        .where(F.col("status") != "cancelled")
+    assert stick.count() == silver.count()  # every subscriber still there, every month
+    assert stick.where(F.col("model_version").isNull() | F.col("scored_at").isNull()
+                       | F.col("rule_path").isNull()).count() == 0
+    t = settings.stickiness.tiers
+    assert stick.where(~F.col("stickiness_tier").eqNullSafe(
+        F.when(F.col("stickiness_score") >= t.high, "high")
+        .when(F.col("stickiness_score") >= t.mid, "mid").otherwise("low"))).count() == 0
+    anomaly = lh.read_table(spark, lakehouse, "gold.anomaly")
+    assert anomaly.where(F.col("is_anomalous") != (F.col("anomaly_score") >= 25.0)).count() == 0
+    assert anomaly.where(F.col("is_anomalous") & (F.size("fired_indicators") == 0)).count() == 0
+    value = lh.read_table(spark, lakehouse, "gold.value")
+    bad = value.where((F.col("value_score") < 0) | (F.col("value_score") > 100)
+                      | (F.abs(F.col("value_current") + F.col("value_historical") + F.col("value_influence")
+                               + F.col("key_person_bonus") - F.col("value_score")) > 1e-6)
+                      & (F.col("value_score") < 100))
+    assert bad.count() == 0
+    negative_clv = F.col("clv") < 0
+    assert value.where(F.col("clv").isNull() | negative_clv & (F.col("monthly_margin") >= 0)).count() == 0
+
+
+def test_value_tiers_have_the_configured_shares_every_month(spark, scored):
+    settings, months, *_ = scored
+    tiers = lh.read_table(spark, settings.path("lakehouse"), "gold.value_tiers")
+    for month in months:
+        counts = {r["value_tier"]: r["subscribers"] for r in tiers.where(F.col("month") == month).collect()}
+        assert counts == expected_tier_sizes(sum(counts.values())), month
+    top = tiers.where(F.col("value_tier") == "high").agg(F.min("avg_value_score")).first()[0]
+    bottom = tiers.where(F.col("value_tier") == "low").agg(F.max("avg_value_score")).first()[0]
+    assert top > bottom
+
+
+def test_a_worse_model_does_not_take_the_champion_alias(spark, scored):
+    settings, months, *_ = scored
+    summary = pipeline.train(spark, settings, kinds=("stickiness",), max_depth=1)
+    (worse,) = summary.results
+    assert worse.version == 2 and not worse.promoted
+    assert worse.champion_auc is not None and worse.metrics.auc < worse.champion_auc
+    client = tracking.configure(settings)
+    assert tracking.champion(client, worse.name).version == 1
+    # scoring keeps using the champion, not the version just trained
+    again = pipeline.score(spark, settings, months[-1:])
+    assert again.versions["stickiness"] == 1
+    latest = lh.read_table(spark, settings.path("lakehouse"), "gold.stickiness").where(
+        F.col("month") == months[-1])
+    assert latest.select("model_version").distinct().collect() == [(1,)]
+
+
+def test_an_inconsistent_ahp_matrix_stops_training_before_anything_is_logged(spark, models_lake,
+                                                                             tmp_path):
+    settings, _ = models_lake
+    bad = settings.with_overrides({
+        "paths": {"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+        "value": {"ahp": {"groups": {"names": ["current", "historical", "influence"],
+                                     "matrix": [[1, 9, "1/9"], ["1/9", 1, 9], [9, "1/9", 1]]}}},
+    })
+    with pytest.raises(AhpError, match=r"value\.ahp\.groups.*consistency ratio .* >= 0\.1"):
+        pipeline.train(spark, bad)
+    client = tracking.configure(bad)
+    assert client.search_registered_models() == []
+
+
+def test_scoring_without_a_champion_says_to_train_first(spark, models_lake, tmp_path):
+    settings, months = models_lake
+    empty = settings.with_overrides({"paths": {"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"}})
+    with pytest.raises(tracking.NoChampionError, match="sparkvalue-stickiness.*sparkvalue train"):
+        pipeline.score(spark, empty, months[-1:])
+
+
+def test_quality_against_the_generators_truth(spark, scored):
+    from sparkvalue.models import quality
+
+    settings, *_ = scored
+    q = quality.stickiness_quality(spark, settings)
+    assert q.holdout == ("2026-09",) and q.model_version == 1
+    # the same held-out subscriber-months for the oracle and the model
+    assert (q.oracle.rows, q.oracle.positives) == (q.model.rows, q.model.positives)
+    assert q.model.positives > 20
+    # churn is predictable but not trivially so; the model gets near the best possible
+    assert 0.75 < q.oracle.auc < 0.95
+    assert q.model.auc > q.oracle.auc - 0.12
