@@ -15,8 +15,8 @@ from pyspark.ml.feature import StringIndexer, VectorAssembler
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from sparkvalue import lakehouse as lh
 from sparkvalue import pipeline
+from sparkvalue.lakehouse import tables as lh
 from sparkvalue.models import columns as gold
 from sparkvalue.models import tracking
 from sparkvalue.models.ahp import AhpError

@@ -448,7 +448,7 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
         else:
             out = rows.select(
                 "subscriber_id", "month",
-                (F.lit(100.0) * F.col("balanced_rate")).alias("anomaly_score"),
+                (F.lit(100.0) * F.col("rate")).alias("anomaly_score"),
                 F.col("raising").alias("fired_indicators"), "leaf", "rule_path", *stamp)
             out = out.withColumn("is_anomalous", F.col("anomaly_score") >= settings.anomaly.flag_threshold)
         out = out.withColumn("leaf", F.col("leaf").cast("int")).select(*names(getattr(gold, kind.upper())))
@@ -459,6 +459,7 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     value, tiers = _value(spark, settings, frame, outputs["stickiness"], subscriber, scored_at)
     _write_table(spark, value.select(*names(gold.VALUE)), lh.GOLD["value"], lakehouse, in_months, started,
                  summary)
+    started = time.perf_counter()
     _write_table(spark, tiers, lh.GOLD["value_tiers"], lakehouse, in_months, started, summary)
     frame.unpersist()
     return summary

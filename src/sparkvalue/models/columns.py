@@ -61,8 +61,8 @@ STICKINESS = [
 
 ANOMALY = [
     *_KEY,
-    ("anomaly_score", "double", "0-100: share of leavers in the leaf with both classes weighted "
-                                "equally (50 = as much like a leaver as like a stayer)"),
+    ("anomaly_score", "double", "P(leave within anomaly.horizon_months) x 100, from the leaf's "
+                                "training rows"),
     ("is_anomalous", "boolean", "anomaly_score >= anomaly.flag_threshold"),
     ("fired_indicators", "array<string>", "indicators on the path whose branch raised the risk"),
     ("leaf", "int", "leaf of the tree that decided the row"),

@@ -31,6 +31,7 @@ from sparkvalue.models.metrics import (
 )
 from sparkvalue.models.training import (
     LABEL,
+    LEAVER_SHARE,
     ModelSpec,
     MonthSplit,
     apply_leaves,
@@ -38,7 +39,6 @@ from sparkvalue.models.training import (
     class_weights,
     labelled_rows,
     leaf_table,
-    risk_column,
     split_months,
     with_weights,
 )
@@ -117,7 +117,7 @@ def evaluate(spark: SparkSession, settings: Settings, spec: ModelSpec, model: Pi
              leaves: list[dict], holdout: DataFrame) -> tuple[BinaryMetrics, dict[str, float]]:
     """Held-out metrics of the model's risk score, and the confusion at the business thresholds."""
     scored = apply_leaves(spark, model, leaves, holdout)
-    levels = score_levels(scored, score=risk_column(spec.kind), label=LABEL)
+    levels = score_levels(scored, score=LEAVER_SHARE, label=LABEL)
     metrics = binary_metrics_from_levels(levels)
     extra: dict[str, float] = {}
     if spec.kind == "stickiness":

@@ -18,9 +18,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from sparkvalue import lakehouse as lh
 from sparkvalue.config import Settings
 from sparkvalue.features.months import add_months, month_start, shift_month
+from sparkvalue.lakehouse import tables as lh
 from sparkvalue.models import tracking
 from sparkvalue.models.indicators import outcome_labels
 from sparkvalue.models.metrics import BinaryMetrics, binary_metrics, binary_metrics_from_levels, score_levels

@@ -7,10 +7,10 @@ held out; training months end early enough that no training label looks past the
 first held-out month.
 
 Class imbalance: rows are weighted so both classes carry the same total weight.
-A leaf's probabilities then come from the training rows in it: the plain share
-of leavers (calibrated, used for stickiness = P(stay) x 100) and the balanced
-share (what the weighted tree sees, used for the anomaly score, so that 50 means
-"as much like a leaver as like a stayer" whatever the base rate).
+A leaf's probabilities then come from the unweighted training rows in it: the
+plain share of leavers is calibrated (stickiness = P(stay) x 100, anomaly =
+P(leave within its horizon) x 100). The balanced share (what the weighted tree
+sees) is kept in the rules table for reference.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ log = logging.getLogger("sparkvalue")
 
 LABEL = "left"
 WEIGHT = "weight"
+LEAVER_SHARE = "rate"  # the leaf's share of leavers among its training rows (what models rank by)
 
 
 class TrainingDataError(ValueError):
@@ -129,7 +130,7 @@ def leaf_table(model: PipelineModel, spec: ModelSpec, rows: DataFrame,
         weighted_pos, weighted_neg = pos * weights[1.0], (n - pos) * weights[0.0]
         balanced = weighted_pos / (weighted_pos + weighted_neg) if n else 0.0
         stay = 1.0 - rate
-        shown = stay if spec.kind == "stickiness" else balanced
+        shown = stay if spec.kind == "stickiness" else rate
         table.append({
             "leaf": leaf.index, "path": leaf.path, "raising": leaf.raising, "depth": leaf.depth,
             "rows": int(n), "positives": int(pos), "rate": rate, "balanced_rate": balanced,
@@ -147,8 +148,3 @@ def apply_leaves(spark: SparkSession, model: PipelineModel, leaves: list[dict],
         "leaf double, rule_path string, raising array<string>, rate double, balanced_rate double")
     scored = model.transform(frame).drop("features", "rawPrediction", "probability", "prediction")
     return scored.join(F.broadcast(lookup), "leaf", "left")
-
-
-def risk_column(kind: str) -> str:
-    """The leaf share a model kind ranks by: calibrated for stickiness, balanced for anomaly."""
-    return "rate" if kind == "stickiness" else "balanced_rate"

@@ -100,7 +100,8 @@ def tree_leaves(model: PipelineModel, indicators: tuple[Indicator, ...]) -> list
 def _narrow(bounds: _Bounds, split, side: str, cats: list[str] | None) -> _Bounds:
     if split.getClass().getSimpleName() == "CategoricalSplit":
         chosen = split.leftCategories() if side == "left" else split.rightCategories()
-        names = frozenset(cats[int(c)] if cats and int(c) < len(cats) else str(int(c))
+        # index len(cats) is StringIndexer's bucket for values not seen in training
+        names = frozenset(cats[int(c)] if cats and int(c) < len(cats) else "(other)"
                           for c in chosen)
         keep = names if bounds.categories is None else bounds.categories & names
         return _Bounds(categories=keep)
