@@ -8,7 +8,7 @@ import re
 
 import mlflow
 import pytest
-from chispa import assert_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import DecisionTreeClassifier
 from pyspark.ml.feature import StringIndexer, VectorAssembler
@@ -185,8 +185,12 @@ def test_scoring_twice_from_the_registry_gives_the_same_tables(spark, scored):
         after = lh.read_table(spark, settings.path("lakehouse"), f"gold.{name}")
         assert after.count() == before.count() > 0
         drop = [c for c in ("scored_at",) if c in after.columns]
-        assert_df_equality(after.drop(*drop), before.drop(*drop), ignore_row_order=True,
-                           ignore_nullable=True, allow_nan_equality=True)
+        if name == "value_tiers":
+            # averages over a shuffle: the summation order, hence the last bits, may differ
+            assert_approx_df_equality(after, before, 1e-9, ignore_row_order=True, ignore_nullable=True)
+        else:
+            assert_df_equality(after.drop(*drop), before.drop(*drop), ignore_row_order=True,
+                               ignore_nullable=True, allow_nan_equality=True)
 
 
 def test_gold_tables_follow_their_documented_columns_and_stamps(spark, scored):
