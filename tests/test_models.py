@@ -14,6 +14,7 @@ from pyspark.ml.classification import DecisionTreeClassifier
 from pyspark.ml.feature import StringIndexer, VectorAssembler
 from pyspark.sql import Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import _parse_datatype_string
 
 from sparkvalue import pipeline
 from sparkvalue.lakehouse import tables as lh
@@ -199,8 +200,8 @@ def test_gold_tables_follow_their_documented_columns_and_stamps(spark, scored):
     for name, contract in (("stickiness", gold.STICKINESS), ("anomaly", gold.ANOMALY),
                            ("value", gold.VALUE), ("value_tiers", gold.VALUE_TIERS)):
         df = lh.read_table(spark, lakehouse, f"gold.{name}")
-        assert [(f.name, f.dataType.simpleString()) for f in df.schema.fields] == \
-            [(c, t) for c, t, _ in contract], name
+        assert [(f.name, f.dataType) for f in df.schema.fields] == \
+            [(c, _parse_datatype_string(t)) for c, t, _ in contract], name
     stick = lh.read_table(spark, lakehouse, "gold.stickiness")
     silver = lh.read_table(spark, lakehouse, "silver.subscriber_features") \
         .where(F.col("status") != "cancelled")
@@ -281,6 +282,7 @@ def test_quality_against_the_generators_truth(spark, scored):
     # the same held-out subscriber-months for the oracle and the model
     assert (q.oracle.rows, q.oracle.positives) == (q.model.rows, q.model.positives)
     assert q.model.positives > 20
-    # churn is predictable but not trivially so; the model gets near the best possible
-    assert 0.75 < q.oracle.auc < 0.95
+    # the truth ranks at least as well as the model (up to the noise of ~40 leavers), and
+    # the model gets near it; the < 0.95 claim is checked on the demo's 600 leavers
+    assert q.oracle.auc > 0.85 and q.gap > -0.03
     assert q.model.auc > q.oracle.auc - 0.12
