@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", parents=[common],
                        help="train the stickiness and anomaly trees (MLflow runs, registry, champion gate)")
-    t.add_argument("--model", choices=("stickiness", "anomaly"), action="append",
-                   help="train only this model (repeatable; default both)")
+    t.add_argument("--model", action="append", metavar="KIND",
+                   help="train only this model (repeatable): stickiness, anomaly, segments, "
+                        "propensity (every propensity model) or propensity-<name>; default all")
 
     s = sub.add_parser("score", parents=[common],
                        help="gold value, stickiness and anomaly tables from the champion models")
@@ -66,6 +67,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="generate the demo data and run every stage on it")
     sub.add_parser("docs", parents=[common], help="rewrite docs/data-contract.md and docs/tables.md")
     return parser
+
+
+def _train_kinds(settings, asked: list[str] | None) -> tuple[str, ...] | None:
+    """`propensity` stands for every configured propensity model; unknown kinds are refused."""
+    if not asked:
+        return None
+    from sparkvalue.models.training import tree_kinds
+
+    known = (*tree_kinds(settings), "segments")
+    kinds = []
+    for kind in asked:
+        expanded = [k for k in known if k.startswith("propensity-")] if kind == "propensity" else [kind]
+        for k in expanded:
+            if k not in known:
+                raise SystemExit(f"sparkvalue train: unknown --model {k!r}; known: propensity, "
+                                 + ", ".join(known))
+            kinds.append(k)
+    return tuple(dict.fromkeys(kinds))
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -116,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "features":
             jobs.run_features(settings, None if args.all else args.month)
         elif args.command == "train":
-            jobs.run_train(settings, tuple(args.model or ("stickiness", "anomaly")))
+            jobs.run_train(settings, _train_kinds(settings, args.model))
         elif args.command == "score":
             jobs.run_score(settings, None if args.all else args.month)
         elif args.command == "quality":

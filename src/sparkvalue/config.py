@@ -162,6 +162,59 @@ class Models(_Section):
     name_prefix: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+SERVICE_REVENUE = {"news": "vas_news_rev", "crbt": "vas_crbt_rev", "data_pack": "vas_data_pack_rev"}
+
+
+class SegmentGroupRule(_Section):
+    group: Literal["marketing_first", "retention_first", "corporate_related", "do_not_market"]
+    when: str = Field(min_length=1)  # Spark SQL on a segment's profile
+
+
+class Segments(_Section):
+    features: tuple[str, ...] = Field(min_length=2)
+    k_range: tuple[int, int]
+    fit_sample: int = Field(ge=1000)
+    distinguishing_features: int = Field(ge=1, le=10)
+    groups: tuple[SegmentGroupRule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> Segments:
+        low, high = self.k_range
+        if not 2 <= low <= high <= 50:
+            raise ValueError(f"k_range must satisfy 2 <= low <= high <= 50, got [{low}, {high}]")
+        return self
+
+
+class PropensityModel(_Section):
+    service: str
+    population: str = Field(min_length=1)  # Spark SQL on silver: who the offer is for
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _service(self) -> PropensityModel:
+        if self.service not in SERVICE_REVENUE:
+            raise ValueError(f"service {self.service!r} has no revenue column; "
+                             f"known: {sorted(SERVICE_REVENUE)}")
+        return self
+
+
+class Propensity(_Section):
+    horizon_months: int = Field(ge=1, le=12)
+    models: dict[str, PropensityModel] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> Propensity:
+        bad = [n for n in self.models if not n.replace("_", "").isalnum()]
+        if bad:
+            raise ValueError(f"model names may hold letters, digits and '_' only: {bad}")
+        return self
+
+
+class LongDistance(_Section):
+    min_minutes: float = Field(ge=0)
+    min_share: float = Field(gt=0, le=1)
+
+
 class Warnings(_Section):
     new_subscriber_months: tuple[int, int]
     new_subscriber_low_balance: float
@@ -196,6 +249,9 @@ class Settings(_Section):
     stickiness: Stickiness
     anomaly: Anomaly
     models: Models
+    segments: Segments
+    propensity: Propensity
+    long_distance: LongDistance
     warnings: Warnings
 
     def path(self, name: str) -> str:

@@ -6,6 +6,7 @@ Each function takes the session and the settings and returns a small summary
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -326,13 +327,19 @@ def silver_months(spark: SparkSession, settings: Settings) -> list[str]:
     return sorted(r[0] for r in subs.select("month").distinct().collect())
 
 
-def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] = ("stickiness", "anomaly"),
+def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | None = None,
           max_depth: int | None = None) -> TrainSummary:
-    """Train the tree models on silver (each an MLflow run and a registered version; the
+    """Train the models on silver (each an MLflow run and a registered version; the
     champion alias moves only to a version at least as good), log the value AHP, and
-    write every new version's rules to gold.model_rules."""
+    write every new tree's rules and lift table to gold.model_rules / gold.model_lift.
+
+    `kinds`: stickiness, anomaly, propensity-<name>, segments; default all of them.
+    """
     from sparkvalue.models import lifecycle
-    from sparkvalue.models.training import model_spec
+    from sparkvalue.models.indicators import model_frame
+    from sparkvalue.models.training import model_spec, tree_kinds
+
+    kinds = kinds or (*tree_kinds(settings), "segments")
 
     lakehouse = settings.path("lakehouse")
     months = silver_months(spark, settings)
@@ -344,9 +351,14 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] = (
                             **{g: r.consistency_ratio for g, r in ahp.members.items()}})
     for kind in kinds:
         started = time.perf_counter()
-        result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), subscriber, graph,
-                                      months, max_depth=max_depth)
-        _write_rules(spark, lakehouse, result)
+        if kind == "segments":
+            frame = model_frame(subscriber, graph, months[-1:])
+            result = lifecycle.train_segments(spark, settings, frame, months[-1])
+        else:
+            result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), subscriber, graph,
+                                          months, max_depth=max_depth)
+            _write_rules(spark, lakehouse, result)
+            _write_lift(spark, lakehouse, result)
         summary.results.append(result)
         summary.seconds[kind] = round(time.perf_counter() - started, 2)
     return summary
@@ -395,6 +407,23 @@ def _write_rules(spark: SparkSession, lakehouse: str, result) -> None:
                    f"model_name = '{result.name}' AND model_version = {result.version}")
 
 
+def _write_lift(spark: SparkSession, lakehouse: str, result) -> None:
+    from sparkvalue.features.columns import names
+    from sparkvalue.models.columns import MODEL_LIFT
+
+    m = result.metrics
+    rows = [(result.name, result.version, d["decile"], float(d["rows"]), float(d["positives"]),
+             float(d["rate"]), m.base_rate, float(d["lift"]), ",".join(result.split.holdout))
+            for d in m.deciles]
+    df = spark.createDataFrame(rows, "model_name string, model_version int, decile int, subscribers double, "
+                               "positives double, rate double, base_rate double, lift double, "
+                               "holdout_months string") \
+        .withColumn("trained_at", F.current_timestamp()).select(*names(MODEL_LIFT))
+    doc = lh.GOLD["model_lift"]
+    _write_checked(df, lh.table_path(lakehouse, doc), doc,
+                   f"model_name = '{result.name}' AND model_version = {result.version}")
+
+
 @dataclass
 class ScoreSummary:
     months: list[str]
@@ -404,7 +433,8 @@ class ScoreSummary:
 
 
 def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> ScoreSummary:
-    """Gold stickiness, anomaly and value of `months`, from the champion models only.
+    """Every gold table of `months` from the champion models only: stickiness, anomaly,
+    value (+ tiers), segments (+ profiles), propensity, long-distance targets.
 
     Every row carries the model version and the scoring time. Re-running replaces
     those months.
@@ -461,8 +491,132 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
                  summary)
     started = time.perf_counter()
     _write_table(spark, tiers, lh.GOLD["value_tiers"], lakehouse, in_months, started, summary)
+    value = lh.read_table(spark, lakehouse, "gold.value").where(in_months)
+
+    started = time.perf_counter()
+    name = tracking.model_name(settings, "segments")
+    seg_model, seg_meta, version = lifecycle.load_segments(client, name)
+    stamp = [F.lit(name).alias("model_name"), F.lit(version).alias("model_version"),
+             scored_at.alias("scored_at")]
+    profiles, assigned = _segment_profiles(spark, settings, frame, seg_model, seg_meta, value,
+                                           outputs["stickiness"], stamp)
+    _write_table(spark, profiles.select(*names(gold.SEGMENT_PROFILES)), lh.GOLD["segment_profiles"],
+                 lakehouse, in_months, started, summary)
+    profiles = lh.read_table(spark, lakehouse, "gold.segment_profiles").where(in_months)
+    segments_out = assigned.join(profiles.select("month", "segment", "segment_name", "segment_group"),
+                                 ["month", "segment"]).select(*names(gold.SEGMENTS[:-3]), *stamp)
+    segments_out = _write_table(spark, segments_out, lh.GOLD["segments"], lakehouse, in_months, started,
+                                summary)
+    summary.versions["segments"] = version
+
+    started = time.perf_counter()
+    propensity = _propensity(spark, settings, client, frame, scored_at, summary)
+    _write_table(spark, propensity.select(*names(gold.PROPENSITY)), lh.GOLD["propensity"], lakehouse,
+                 in_months, started, summary)
+
+    started = time.perf_counter()
+    _write_table(spark, _ld_targets(settings, frame, segments_out, scored_at).select(*names(gold.LD_TARGETS)),
+                 lh.GOLD["ld_targets"], lakehouse, in_months, started, summary)
     frame.unpersist()
     return summary
+
+
+def _segment_profiles(spark: SparkSession, settings: Settings, frame: DataFrame, model, meta: list[dict],
+                      value: DataFrame, stickiness: DataFrame, stamp: list) -> tuple[DataFrame, DataFrame]:
+    """Per month and segment: size, share, averages, what sets it apart, the group; and the
+    subscriber -> segment assignment (persisted)."""
+    from sparkvalue.models import segments as seg
+
+    features = list(settings.segments.features)
+    assigned = seg.assign(model, seg.usage_profile(frame, settings.segments.features)) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    joined = (assigned.join(frame.select("subscriber_id", "month", "tenure_months",
+                                         *[F.coalesce(F.col(f).cast("double"), F.lit(0.0)).alias(f)
+                                           for f in features]), ["subscriber_id", "month"])
+              .join(value.select("subscriber_id", "month", "value_score"), ["subscriber_id", "month"], "left")
+              .join(stickiness.select("subscriber_id", "month", "stickiness_score"),
+                    ["subscriber_id", "month"], "left"))
+    logged = {f: F.log1p(F.greatest(F.col(f), F.lit(0.0))) for f in features}
+    grouped = joined.groupBy("month", "segment").agg(
+        F.count("*").alias("subscribers"), F.avg("value_score").alias("avg_value_score"),
+        F.avg("stickiness_score").alias("avg_stickiness"), F.avg("tenure_months").alias("avg_tenure_months"),
+        *[F.avg(f).alias(f"{f}_mean") for f in features],
+        *[F.avg(logged[f]).alias(f"{f}_log_mean") for f in features])
+    population = joined.groupBy("month").agg(
+        *[F.avg(f).alias(f"{f}_pop") for f in features],
+        *[F.avg(logged[f]).alias(f"{f}_log_pop") for f in features],
+        *[F.stddev_pop(logged[f]).alias(f"{f}_log_sd") for f in features])
+    month = Window.partitionBy("month")
+    ratios = grouped.join(F.broadcast(population), "month").select(
+        "*", (F.col("subscribers") / F.sum("subscribers").over(month)).alias("share"),
+        *[F.when(F.col(f"{f}_pop") > 0, F.col(f"{f}_mean") / F.col(f"{f}_pop")).alias(f"{f}_ratio")
+          for f in features],
+        # distance from the population on the scale k-means sees: log(1 + x), in standard deviations
+        *[F.when(F.col(f"{f}_log_sd") > 0, (F.col(f"{f}_log_mean") - F.col(f"{f}_log_pop"))
+                 / F.col(f"{f}_log_sd")).otherwise(0.0).alias(f"{f}_z") for f in features])
+    names = spark.createDataFrame([(int(m["segment"]), m["name"]) for m in meta],
+                                  "segment int, segment_name string")
+    n = settings.segments.distinguishing_features
+    ranked = F.sort_array(F.array(*[F.struct(
+        (-F.abs(F.col(f"{f}_z"))).alias("k"),
+        F.format_string(f"{seg.LABELS.get(f, f)} %.1fx the average (%+.1f sd)", F.col(f"{f}_ratio"),
+                        F.col(f"{f}_z")).alias("w"))
+        for f in features]))
+    profiles = (ratios.join(F.broadcast(names), "segment", "left")
+                .withColumn("segment_group", seg.group_column(settings))
+                .withColumn("distinguishing", F.transform(F.slice(ranked, 1, n), lambda x: x["w"]))
+                .withColumn("feature_means", F.create_map(*[c for f in features
+                                                            for c in (F.lit(f), F.col(f"{f}_mean"))]))
+                .withColumn("feature_ratios", F.create_map(*[c for f in features
+                                                             for c in (F.lit(f), F.col(f"{f}_ratio"))]))
+                .select("*", *stamp))
+    return profiles, assigned
+
+
+def _propensity(spark: SparkSession, settings: Settings, client, frame: DataFrame, scored_at,
+                summary: ScoreSummary) -> DataFrame:
+    """Every propensity model's population scored by its champion; decile within month and model."""
+    from sparkvalue.models import lifecycle, tracking
+    from sparkvalue.models.indicators import assemble_inputs
+    from sparkvalue.models.ranking import exact_rank
+    from sparkvalue.models.training import apply_leaves, model_spec
+    from sparkvalue.models.training import population as in_population
+
+    parts = []
+    for key, cfg in settings.propensity.models.items():
+        kind = f"propensity-{key}"
+        spec = model_spec(settings, kind)
+        name = tracking.model_name(settings, kind)
+        champion = tracking.require_champion(client, name)
+        model, leaves = lifecycle.load_champion(client, name)
+        inputs = assemble_inputs(in_population(frame, spec), spec.indicators)
+        rows = apply_leaves(spark, model, leaves, inputs)
+        parts.append(rows.select(
+            "subscriber_id", "month", F.lit(key).alias("model"), F.lit(cfg.service).alias("service"),
+            F.col("rate").alias("probability"), F.col("leaf").cast("int").alias("leaf"), "rule_path",
+            F.lit(name).alias("model_name"), F.lit(champion.version).alias("model_version"),
+            scored_at.alias("scored_at")))
+        summary.versions[kind] = champion.version
+    scored = functools.reduce(DataFrame.unionByName, parts) \
+        .withColumn("_part", F.concat_ws("|", "month", "model"))
+    ranked = exact_rank(scored, partition="_part",
+                        order=[F.col("probability").desc(), F.col("subscriber_id")])
+    return ranked.withColumn("decile", F.ceil(F.col("rank") * 10.0 / F.col("partition_rows")).cast("int"))
+
+
+def _ld_targets(settings: Settings, frame: DataFrame, segments: DataFrame, scored_at) -> DataFrame:
+    """Subscribers whose long-distance minutes concentrate on one region, with the region's count."""
+    cfg = settings.long_distance
+    targets = frame.where((F.col("ld_minutes") >= cfg.min_minutes)
+                          & (F.col("ld_top_region_share") >= cfg.min_share)
+                          & F.col("ld_top_region").isNotNull())
+    return (targets.select("subscriber_id", "month", F.col("ld_top_region").alias("ld_region"),
+                           F.col("ld_top_region_share").alias("ld_region_share"), "ld_minutes",
+                           F.col("long_distance_min").cast("double").alias("long_distance_min"))
+            .withColumn("region_targets", F.count("*").over(Window.partitionBy("month", "ld_region")))
+            .join(segments.select("subscriber_id", "month", "segment_name"), ["subscriber_id", "month"],
+                  "left")
+            .withColumn("scored_at", scored_at))
 
 
 def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness: DataFrame,

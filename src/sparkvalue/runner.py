@@ -49,19 +49,26 @@ def run_features(settings: Settings, months: list[str] | None) -> pipeline.Featu
     return summary
 
 
-def run_train(settings: Settings,
-              kinds: tuple[str, ...] = ("stickiness", "anomaly")) -> pipeline.TrainSummary:
+def run_train(settings: Settings, kinds: tuple[str, ...] | None = None) -> pipeline.TrainSummary:
     spark = build_session(settings, app_name="sparkvalue-train")
     summary = pipeline.train(spark, settings, kinds=kinds)
     cr = ", ".join(f"{k} {v:.3f}" for k, v in summary.consistency.items())
     print(f"value AHP: consistency ratios {cr}")
     print("  weights: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.ahp.items()))
     for r in summary.results:
+        gate = "promoted to @champion" if r.promoted else "not promoted"
+        if r.kind == "segments":
+            best = "none" if r.champion_silhouette is None else f"{r.champion_silhouette:.3f}"
+            print(f"{r.name} v{r.version}: k={r.k} on {r.month}, silhouette {r.silhouette:.3f} "
+                  f"(champion {best}) -> {gate} ({summary.seconds[r.kind]:.0f}s)")
+            for s in r.segments:
+                words = "; ".join(s["distinguishing"])
+                print(f"    {s['segment']:>2} {s['name']:<40} {s['share']:6.1%}  {words}")
+            continue
         champion = "none" if r.champion_auc is None else f"{r.champion_auc:.3f}"
         print(f"{r.name} v{r.version}: held-out {','.join(r.split.holdout)} AUC {r.metrics.auc:.3f}, "
-              f"top-decile lift {r.metrics.top_decile_lift:.2f}, {len(r.leaves)} rules; "
-              f"champion AUC {champion} -> {'promoted to @champion' if r.promoted else 'not promoted'} "
-              f"({summary.seconds[r.kind]:.0f}s)")
+              f"top-decile lift {r.metrics.top_decile_lift:.2f} (base rate {r.metrics.base_rate:.1%}), "
+              f"{len(r.leaves)} rules; champion AUC {champion} -> {gate} ({summary.seconds[r.kind]:.0f}s)")
     uri = tracking.tracking_uri(settings)
     print(f"  MLflow runs: {uri}  (open with: mlflow ui --backend-store-uri {uri})")
     return summary
@@ -73,7 +80,7 @@ def run_score(settings: Settings, months: list[str] | None) -> pipeline.ScoreSum
     print(f"scored {len(summary.months)} month(s) {summary.months[0]} .. {summary.months[-1]} with "
           + ", ".join(f"{k} v{v}" for k, v in summary.versions.items()))
     for table, path in summary.tables.items():
-        print(f"  {table:<14}{path}  ({summary.seconds[table]:.0f}s)")
+        print(f"  {table:<18}{path}  ({summary.seconds[table]:.0f}s)")
     return summary
 
 

@@ -113,7 +113,7 @@ def _service_state(plan: Plan, service: str) -> dict[str, Column]:
     row = {name: _c(name) for name in ("archetype", "scale", "age_band", "fam_member",
                                        "handset_class")}
     p = service_propensity(row, service)
-    init = _u(plan, f"svc_init:{service}") < F.least(p * 8.0, F.lit(0.6))
+    init = _u(plan, f"svc_init:{service}") < F.least(p * 4.0, F.lit(0.5))
     adopt_t = F.when(~init, _c("t0") + geometric(_u(plan, f"svc_adopt:{service}"), p))
     start = F.when(init, F.lit(-1)).otherwise(adopt_t)
     episode_cancel = F.when(_u(plan, f"svc_ep_cancel:{service}") < 0.5, _c("onset_t"))

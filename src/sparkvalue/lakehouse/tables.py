@@ -86,7 +86,29 @@ GOLD = {
         "gold", "model_rules", "one row per leaf per model version",
         ("model_name", "model_version", "leaf"),
         "Every leaf of every trained tree as a readable rule, with the training "
-        "subscriber-months and leavers in it.", ("model_name",)),
+        "subscriber-months and positives (leavers, takers) in it.", ("model_name",)),
+    "model_lift": TableDoc(
+        "gold", "model_lift", "one row per decile per model version",
+        ("model_name", "model_version", "decile"),
+        "Held-out lift table of every trained tree: the decile's subscribers and positives, its "
+        "rate, the base rate and the lift.", ("model_name",)),
+    "segments": TableDoc(
+        "gold", "segments", "one row per subscriber per month", ("subscriber_id", "month"),
+        "Usage segment (k-means on the usage profile) of every subscriber, with the segment's "
+        "generated name, its group this month and the model version."),
+    "segment_profiles": TableDoc(
+        "gold", "segment_profiles", "one row per segment per month", ("month", "segment"),
+        "What each segment is this month: size, share, average value and stickiness, the "
+        "features that set it apart (in words), its group from the configured rules."),
+    "propensity": TableDoc(
+        "gold", "propensity", "one row per subscriber per propensity model per month",
+        ("subscriber_id", "month", "model"),
+        "Probability of taking a value-added service in the next month(s), for the subscribers "
+        "the model is for (its population), with the decile and the rule that decided it."),
+    "ld_targets": TableDoc(
+        "gold", "ld_targets", "one row per targeted subscriber per month", ("subscriber_id", "month"),
+        "Subscribers whose long-distance minutes concentrate on one region (targeted "
+        "long-distance and hometown-network offers), with the region and its group size."),
 }
 CATALOG: dict[str, TableDoc] = {
     **{f"bronze.{n}": d for n, d in BRONZE.items()},

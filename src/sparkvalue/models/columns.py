@@ -85,3 +85,65 @@ MODEL_RULES = [
     ("is_champion", "boolean", "the version held the champion alias when the rules were written"),
     ("trained_at", "timestamp", "when the rules were written (UTC)"),
 ]
+
+MODEL_LIFT = [
+    ("model_name", "string", "registered model, the partition"),
+    ("model_version", "int", "registered version"),
+    ("decile", "int", "1 = the tenth of held-out rows with the highest score"),
+    ("subscribers", "double", "held-out subscriber-months in the decile (a tie cut by the boundary "
+                              "is shared pro rata)"),
+    ("positives", "double", "leavers / takers among them"),
+    ("rate", "double", "positives / subscribers"),
+    ("base_rate", "double", "the rate over all held-out rows"),
+    ("lift", "double", "rate / base rate"),
+    ("holdout_months", "string", "held-out months, comma-separated"),
+    ("trained_at", "timestamp", "when the table was written (UTC)"),
+]
+
+SEGMENTS = [
+    *_KEY,
+    ("segment", "int", "segment number of the model version"),
+    ("segment_name", "string", "generated name: the features well above average"),
+    ("segment_group", "string", "marketing_first, retention_first, corporate_related or do_not_market "
+                                "(segments.groups, on this month's profile)"),
+    *_STAMP,
+]
+
+SEGMENT_PROFILES = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("segment", "int", "segment number"),
+    ("segment_name", "string", "generated name"),
+    ("segment_group", "string", "group from the configured rules"),
+    ("subscribers", "long", "subscribers in the segment"),
+    ("share", "double", "share of the month's subscribers"),
+    ("avg_value_score", "double", "average value index"),
+    ("avg_stickiness", "double", "average stickiness score"),
+    ("avg_tenure_months", "double", "average tenure"),
+    ("distinguishing", "array<string>", "features furthest from the average, e.g. 'data 3.2x the average'"),
+    ("feature_means", "map<string,double>", "mean of each usage feature in the segment"),
+    ("feature_ratios", "map<string,double>", "segment mean / population mean per feature"),
+    *_STAMP,
+]
+
+PROPENSITY = [
+    *_KEY,
+    ("model", "string", "propensity model (propensity.models key), e.g. news"),
+    ("service", "string", "the service it predicts"),
+    ("probability", "double", "P(takes the service within propensity.horizon_months), the leaf's "
+                              "share of takers"),
+    ("decile", "int", "1 = the tenth of the month's population most likely to take it"),
+    ("leaf", "int", "leaf of the tree that decided the row"),
+    ("rule_path", "string", "that leaf's path in words"),
+    *_STAMP,
+]
+
+LD_TARGETS = [
+    *_KEY,
+    ("ld_region", "string", "region receiving most of the subscriber's long-distance minutes"),
+    ("ld_region_share", "double", "its share of those minutes"),
+    ("ld_minutes", "double", "long-distance minutes in the call circle this month"),
+    ("long_distance_min", "double", "outgoing long-distance minutes billed this month"),
+    ("region_targets", "long", "targeted subscribers with the same region this month"),
+    ("segment_name", "string", "usage segment of the subscriber"),
+    ("scored_at", "timestamp", "when the scoring run started (UTC)"),
+]

@@ -109,6 +109,31 @@ ANOMALY: tuple[Indicator, ...] = (
     _ind("vip_level_change", "VIP level change"),
 )
 
+# MISSION.md item 7: the usage profile, the handset and the holder behind a service adoption.
+PROPENSITY: tuple[Indicator, ...] = (
+    _ind("local_min", "local minutes"),
+    _ind("long_distance_min", "long-distance minutes"),
+    _ind("roaming_min", "roaming minutes"),
+    _ind("incoming_min", "incoming minutes"),
+    _ind("local_incoming_calls", "local incoming calls"),
+    _ind("outgoing_calls", "outgoing calls"),
+    _ind("sms_count", "SMS sent"),
+    _ind("data_mb", "data this month (MB)"),
+    _ind("data_mb_3m_avg", "data, 3-month average (MB)"),
+    _ind("data_mb_vs_prev3", "data / previous 3-month average", fill=1.0),
+    _ind("revenue", "revenue (yuan)"),
+    _ind("plan_fee", "plan fee (yuan)"),
+    _ind("services_held", "value-added services held"),
+    _ind("tenure_months", "tenure (months)"),
+    _ind("family_size", "family plan size"),
+    _ind("vpn_size", "VPN group size"),
+    _ind("circle_breadth", "call-circle breadth"),
+    _cat("handset_class", "handset"),
+    _cat("age_band", "age band"),
+    _cat("brand", "brand"),
+    _cat("payment_type", "payment type"),
+)
+
 # Columns of last month's row that the change indicators compare with.
 _LAG_COLUMNS = ("vpn_size", "family_size", "vip_level")
 
@@ -158,24 +183,40 @@ def assemble_inputs(frame: DataFrame, indicators: tuple[Indicator, ...]) -> Data
     return frame.select("subscriber_id", "month", *cols)
 
 
-def outcome_labels(subscriber: DataFrame, months: list[str], horizon: int) -> DataFrame:
-    """`left` = 1.0 when the subscriber is cancelled in one of the `horizon` months after M.
+def outcome_labels(subscriber: DataFrame, months: list[str], horizon: int, *,
+                   label: str = "left") -> DataFrame:
+    """`label` = 1.0 when the subscriber is cancelled in one of the `horizon` months after M.
 
     Only months whose whole horizon is in `subscriber` may be labelled; the caller
     chooses them (see `known_outcome_months`).
     """
-    cancelled = subscriber.where(F.col("status") == "cancelled").select(
-        "subscriber_id", F.col("month").alias("cancel_month"))
+    cancelled = subscriber.where(F.col("status") == "cancelled")
+    return _event_within(subscriber, cancelled, months, horizon, label)
+
+
+def service_taken(revenue_column: str, subscriber: DataFrame, months: list[str], horizon: int, *,
+                  label: str = "took") -> DataFrame:
+    """`label` = 1.0 when the service (its revenue column) is billed in one of the `horizon`
+    months after M. Rows are every subscriber still there in M; the model's population
+    decides who is asked (usually those without the service in M)."""
+    return _event_within(subscriber, subscriber.where(F.col(revenue_column) > 0), months, horizon, label)
+
+
+def _event_within(subscriber: DataFrame, events: DataFrame, months: list[str], horizon: int,
+                  label: str) -> DataFrame:
+    """Per subscriber still there in M (of `months`): 1.0 if one of `events`' months is in M+1..M+horizon."""
+    in_reach = (F.col("month") > min(months)) & (F.col("month") <= add_months(max(months), horizon))
+    later = events.where(in_reach).select("subscriber_id", F.col("month").alias("event_month"))
     return (
         subscriber.where(F.col("month").isin(months) & (F.col("status") != "cancelled"))
         .select("subscriber_id", "month")
-        .join(cancelled, "subscriber_id", "left")
+        .join(later, "subscriber_id", "left")
         .groupBy("subscriber_id", "month")
         .agg(F.max(
-            (F.col("cancel_month") > F.col("month"))
-            & (F.col("cancel_month") <= shift_month(F.col("month"), horizon))
-        ).cast("double").alias("left"))
-        .fillna({"left": 0.0})
+            (F.col("event_month") > F.col("month"))
+            & (F.col("event_month") <= shift_month(F.col("month"), horizon))
+        ).cast("double").alias(label))
+        .fillna({label: 0.0})
     )
 
 

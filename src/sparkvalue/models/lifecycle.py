@@ -126,7 +126,7 @@ def evaluate(spark: SparkSession, settings: Settings, spec: ModelSpec, model: Pi
                                 ("mid", settings.stickiness.tiers.mid)):
             cm = confusion_at(levels, 1.0 - threshold / 100.0, positive_when="above")
             extra.update({f"below_{tier}_{k}": float(v) for k, v in cm.items()})
-    else:
+    elif spec.kind == "anomaly":
         cm = confusion_at(levels, settings.anomaly.flag_threshold / 100.0, positive_when="above")
         extra.update({f"flag_{k}": float(v) for k, v in cm.items()})
         extra["flag_recall"] = cm["tp"] / max(cm["tp"] + cm["fn"], 1)
@@ -137,13 +137,15 @@ def evaluate(spark: SparkSession, settings: Settings, spec: ModelSpec, model: Pi
 def _log_artifacts(spec: ModelSpec, model: PipelineModel, leaves: list[dict],
                    metrics: BinaryMetrics) -> None:
     tracking.log_json(leaves, LEAVES_ARTIFACT)
+    tracking.log_json({"base_rate": metrics.base_rate, "rows": metrics.rows, "positives": metrics.positives,
+                       "deciles": metrics.deciles}, "lift_table.json")
     tracking.log_json(feature_importances(model, spec.indicators), "feature_importances.json")
     tracking.log_json([{"name": i.name, "label": i.label, "kind": i.kind, "fill": i.fill}
                        for i in spec.indicators], "indicators.json")
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules.md"
         ranked = sorted(leaves, key=lambda r: -r["rate"])
-        rules.write_text(f"# {spec.kind}: leaves by share of leavers\n\n"
+        rules.write_text(f"# {spec.kind}: leaves by share of {spec.positive}\n\n"
                          + "\n".join(f"- leaf {r['leaf']}: {r['rule']}" for r in ranked) + "\n")
         mlflow.log_artifact(str(rules), "rules")
         chart = lift_chart(metrics, str(Path(tmp) / "lift_chart.png"),
@@ -161,3 +163,70 @@ def load_champion(client, name: str) -> tuple[PipelineModel, list[dict]]:
 
 def champion_version(client, name: str) -> tracking.Champion:
     return tracking.require_champion(client, name)
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    kind: str
+    name: str
+    version: int
+    run_id: str
+    month: str
+    k: int
+    silhouettes: dict[int, float]
+    silhouette: float
+    champion_silhouette: float | None
+    promoted: bool
+    segments: list[dict]
+
+
+SEGMENTS_ARTIFACT = "segments.json"
+
+
+def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, month: str) -> SegmentResult:
+    """Fit the usage segments on a sample of `month`, log, register; the alias moves when the
+    silhouette on the same sample is at least the champion's (minus the tolerance)."""
+    from sparkvalue.models import segments as seg
+
+    client = tracking.configure(settings)
+    name = tracking.model_name(settings, "segments")
+    cfg = settings.segments
+    profile = seg.usage_profile(frame, cfg.features)
+    rows = profile.count()
+    fraction = min(1.0, cfg.fit_sample / max(rows, 1))
+    sample = profile.sample(fraction=fraction, seed=settings.models.seed)
+    sample = sample.persist(StorageLevel.MEMORY_AND_DISK)
+    fit = seg.fit_segments(sample, settings)
+    score = fit.silhouettes[fit.k]
+    current = tracking.champion(client, name)
+    champion_score = None
+    if current is not None:
+        champion_score = seg.silhouette(mlflow.spark.load_model(current.uri), sample)
+    mlflow.set_experiment(experiment_id=tracking.experiment(settings, "segments"))
+    with mlflow.start_run(run_name=f"segments-{month}") as run:
+        mlflow.log_params({"month": month, "features": ",".join(cfg.features),
+                           "k_range": list(cfg.k_range), "k": fit.k, "sample_rows": sample.count(),
+                           "seed": settings.models.seed})
+        metrics = {"silhouette": score, **{f"silhouette_k{k:02d}": v for k, v in fit.silhouettes.items()}}
+        if champion_score is not None:
+            metrics["champion_silhouette"] = champion_score
+        mlflow.log_metrics(metrics)
+        tracking.log_json(fit.segments, SEGMENTS_ARTIFACT)
+        info = mlflow.spark.log_model(fit.model, "model", registered_model_name=name)
+        version = int(info.registered_model_version)
+    sample.unpersist()
+    promoted = champion_score is None or score >= champion_score - settings.models.champion_tolerance
+    client.set_model_version_tag(name, str(version), "silhouette", f"{score:.6f}")
+    if promoted:
+        client.set_registered_model_alias(name, tracking.CHAMPION, str(version))
+    log.info("%s v%d: k=%d, silhouette %.4f (champion %s) -> %s", name, version, fit.k, score,
+             "none" if champion_score is None else f"{champion_score:.4f}",
+             "champion" if promoted else "not promoted")
+    return SegmentResult("segments", name, version, run.info.run_id, month, fit.k, fit.silhouettes, score,
+                         champion_score, promoted, fit.segments)
+
+
+def load_segments(client, name: str) -> tuple[PipelineModel, list[dict], int]:
+    found = tracking.require_champion(client, name)
+    return (mlflow.spark.load_model(found.uri), tracking.load_json(found.run_id, SEGMENTS_ARTIFACT),
+            found.version)

@@ -16,7 +16,9 @@ sees) is kept in the rules table for reference.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import DecisionTreeClassifier
@@ -24,14 +26,14 @@ from pyspark.ml.feature import StringIndexer, VectorAssembler
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkvalue.config import Settings
+from sparkvalue.config import SERVICE_REVENUE, Settings
 from sparkvalue.features.months import add_months
 from sparkvalue.models import indicators as ind
 from sparkvalue.models.trees import index_column, rule_text, tree_leaves
 
 log = logging.getLogger("sparkvalue")
 
-LABEL = "left"
+LABEL = "label"
 WEIGHT = "weight"
 LEAVER_SHARE = "rate"  # the leaf's share of leavers among its training rows (what models rank by)
 
@@ -40,11 +42,17 @@ class TrainingDataError(ValueError):
     """Not enough months, or only one class, to train and hold out."""
 
 
+Outcome = Callable[..., DataFrame]  # (silver, months, horizon, label=) -> key + label (1.0 / 0.0)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    kind: str  # stickiness | anomaly
+    kind: str  # stickiness | anomaly | propensity-<name>: the experiment and registered model
     indicators: tuple[ind.Indicator, ...]
     horizon: int
+    outcome: Outcome = ind.outcome_labels
+    population: str | None = None  # Spark SQL on the model frame: the rows the model is for
+    positive: str = "leavers"  # what a positive is called in reports
 
 
 def model_spec(settings: Settings, kind: str) -> ModelSpec:
@@ -52,7 +60,19 @@ def model_spec(settings: Settings, kind: str) -> ModelSpec:
         return ModelSpec(kind, ind.STICKINESS, settings.stickiness.horizon_months)
     if kind == "anomaly":
         return ModelSpec(kind, ind.ANOMALY, settings.anomaly.horizon_months)
-    raise ValueError(f"unknown model kind {kind!r} (stickiness, anomaly)")
+    name = kind.removeprefix("propensity-")
+    if kind.startswith("propensity-") and name in settings.propensity.models:
+        cfg = settings.propensity.models[name]
+        return ModelSpec(kind, ind.PROPENSITY, settings.propensity.horizon_months,
+                         outcome=partial(ind.service_taken, SERVICE_REVENUE[cfg.service]),
+                         population=cfg.population, positive="takers")
+    known = ["stickiness", "anomaly", *(f"propensity-{n}" for n in settings.propensity.models)]
+    raise ValueError(f"unknown model kind {kind!r} ({', '.join(known)})")
+
+
+def tree_kinds(settings: Settings) -> tuple[str, ...]:
+    """Every decision-tree model the configuration defines."""
+    return ("stickiness", "anomaly", *(f"propensity-{n}" for n in settings.propensity.models))
 
 
 @dataclass(frozen=True)
@@ -82,9 +102,15 @@ def labelled_rows(subscriber: DataFrame, graph: DataFrame, spec: ModelSpec,
                   months: list[str] | tuple[str, ...]) -> DataFrame:
     """Indicators plus the `left` label for `months` (whose outcome must be known)."""
     months = sorted(months)
-    frame = ind.assemble_inputs(ind.model_frame(subscriber, graph, months), spec.indicators)
-    labels = ind.outcome_labels(subscriber, months, spec.horizon)
+    frame = ind.assemble_inputs(population(ind.model_frame(subscriber, graph, months), spec),
+                                spec.indicators)
+    labels = spec.outcome(subscriber, months, spec.horizon, label=LABEL)
     return frame.join(labels, ["subscriber_id", "month"], "inner")
+
+
+def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
+    """The rows of the model frame the model is for (all, unless the spec says otherwise)."""
+    return frame if spec.population is None else frame.where(F.expr(spec.population))
 
 
 def class_weights(rows: DataFrame) -> dict[float, float]:
