@@ -109,3 +109,14 @@ def run_quality(settings: Settings) -> None:
     print(f"anomaly v{an.model_version}: flag up in the 3 months before leaving for {an.caught:,} of "
           f"{an.churners:,} leavers ({an.catch_rate:.0%}; left in {', '.join(an.churn_months)}); "
           f"{leads}; flagged among those who stayed: {an.false_alarm_rate:.0%}")
+    sq = quality.segment_quality(spark, settings)
+    print(f"segments v{sq.model_version} on {sq.month}: adjusted Rand index vs the planted archetypes "
+          f"{sq.ari:.3f}")
+    for seg_id, name, size, archetype, share in sq.segments:
+        print(f"    {seg_id:>2} {name:<40} {size:>7,}  mostly {archetype} ({share:.0%})")
+    print("propensity (held-out; model vs the generator's own propensities on the same rows):")
+    for q in quality.propensity_quality(spark, settings):
+        m, t = q.model_metrics, q.truth
+        print(f"  {q.model:<28} v{q.model_version} {m.rows:>6,} rows, base {m.base_rate:5.1%}: "
+              f"lift {m.top_decile_lift:.2f} vs {t.top_decile_lift:.2f} ({q.lift_ratio:.0%}), "
+              f"AUC {m.auc:.3f} vs {t.auc:.3f}")

@@ -140,3 +140,93 @@ def _stayers(flags: DataFrame, left: DataFrame, last_train: str, last: str) -> D
     return (flags.where((F.col("month") > last_train) & (window_end <= F.lit(last)))
             .join(left, "subscriber_id", "left")
             .where(F.col("churn_month").isNull() | (F.col("churn_month") > window_end)))
+
+
+def adjusted_rand_index(counts: dict[tuple[object, object], int]) -> float:
+    """Hubert-Arabie adjusted Rand index from a contingency table {(a, b): count}."""
+    def pairs(n: float) -> float:
+        return n * (n - 1) / 2.0
+
+    rows: dict[object, int] = {}
+    cols: dict[object, int] = {}
+    for (a, b), n in counts.items():
+        rows[a] = rows.get(a, 0) + n
+        cols[b] = cols.get(b, 0) + n
+    total = sum(counts.values())
+    index = sum(pairs(n) for n in counts.values())
+    row_pairs, col_pairs = sum(map(pairs, rows.values())), sum(map(pairs, cols.values()))
+    expected = row_pairs * col_pairs / pairs(total) if total > 1 else 0.0
+    best = (row_pairs + col_pairs) / 2.0
+    return 1.0 if best == expected else (index - expected) / (best - expected)
+
+
+@dataclass(frozen=True)
+class SegmentQuality:
+    month: str
+    model_version: int
+    ari: float
+    segments: list[tuple[int, str, int, str, float]]  # segment, name, size, main archetype, its share
+
+
+def segment_quality(spark: SparkSession, settings: Settings) -> SegmentQuality:
+    """Adjusted Rand index of the latest month's segments against the planted archetypes."""
+    lakehouse = settings.path("lakehouse")
+    segments = lh.read_table(spark, lakehouse, "gold.segments")
+    month = segments.agg(F.max("month")).first()[0]
+    key = load_key(settings)
+    truth = _truth(spark, settings, "subscribers").select(
+        pseudonymise("subscriber_id", key=key).alias("subscriber_id"), "archetype")
+    rows = (segments.where(F.col("month") == month).join(truth, "subscriber_id")
+            .groupBy("segment", "segment_name", "model_version", "archetype").count().collect())
+    counts = {(r["segment"], r["archetype"]): r["count"] for r in rows}
+    summary = []
+    for seg_id in sorted({r["segment"] for r in rows}):
+        mine = [r for r in rows if r["segment"] == seg_id]
+        size = sum(r["count"] for r in mine)
+        top = max(mine, key=lambda r: r["count"])
+        summary.append((seg_id, top["segment_name"], size, top["archetype"], top["count"] / size))
+    return SegmentQuality(month, int(rows[0]["model_version"]), adjusted_rand_index(counts), summary)
+
+
+@dataclass(frozen=True)
+class PropensityQuality:
+    model: str
+    holdout: tuple[str, ...]
+    model_metrics: BinaryMetrics
+    truth: BinaryMetrics
+    model_version: int
+
+    @property
+    def lift_ratio(self) -> float:
+        return self.model_metrics.top_decile_lift / self.truth.top_decile_lift
+
+
+def propensity_quality(spark: SparkSession, settings: Settings) -> list[PropensityQuality]:
+    """Each propensity champion's held-out AUC and lift next to the truth's own propensities'
+    on the same rows (the model's population in its held-out months)."""
+    from sparkvalue.models.training import model_spec
+
+    client = tracking.configure(settings)
+    lakehouse = settings.path("lakehouse")
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    scored = lh.read_table(spark, lakehouse, "gold.propensity")
+    key = load_key(settings)
+    truth = _truth(spark, settings, "service_propensity").select(
+        pseudonymise("subscriber_id", key=key).alias("subscriber_id"), "service", "monthly_propensity")
+    out = []
+    for name, cfg in settings.propensity.models.items():
+        kind = f"propensity-{name}"
+        version, params = _run_params(client, tracking.model_name(settings, kind))
+        holdout = tuple(params["holdout_months"].split(","))
+        spec = model_spec(settings, kind)
+        labels = spec.outcome(subscriber, list(holdout), spec.horizon, label="took")
+        rows = (scored.where((F.col("model") == name) & F.col("month").isin(list(holdout)))
+                .select("subscriber_id", "month", "probability").join(labels, ["subscriber_id", "month"])
+                .join(truth.where(F.col("service") == cfg.service), "subscriber_id")
+                .persist())
+        model_metrics = binary_metrics(rows, score="probability", label="took")
+        truth_metrics = binary_metrics_from_levels(
+            score_levels(rows, score="monthly_propensity", label="took", decimals=5))
+        rows.unpersist()
+        out.append(PropensityQuality(name, holdout, model_metrics, truth_metrics, version))
+    return out
