@@ -11,6 +11,7 @@ dotted key, for example::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,6 +180,12 @@ class Segments(_Section):
 
     @model_validator(mode="after")
     def _range(self) -> Segments:
+        from sparkvalue.models.segments import LABELS
+
+        unknown = [f for f in self.features if f not in LABELS]
+        if unknown or len(set(self.features)) != len(self.features):
+            raise ValueError(f"features must be distinct usage columns of {sorted(LABELS)}; "
+                             f"got {list(self.features)}")
         low, high = self.k_range
         if not 2 <= low <= high <= 50:
             raise ValueError(f"k_range must satisfy 2 <= low <= high <= 50, got [{low}, {high}]")
@@ -204,7 +211,7 @@ class Propensity(_Section):
 
     @model_validator(mode="after")
     def _names(self) -> Propensity:
-        bad = [n for n in self.models if not n.replace("_", "").isalnum()]
+        bad = [n for n in self.models if not re.fullmatch(r"[A-Za-z0-9_]+", n)]
         if bad:
             raise ValueError(f"model names may hold letters, digits and '_' only: {bad}")
         return self

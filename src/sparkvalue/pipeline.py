@@ -358,7 +358,6 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
             result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), subscriber, graph,
                                           months, max_depth=max_depth)
             _write_rules(spark, lakehouse, result)
-            _write_lift(spark, lakehouse, result)
         summary.results.append(result)
         summary.seconds[kind] = round(time.perf_counter() - started, 2)
     return summary
@@ -391,37 +390,30 @@ def _log_value_ahp(settings: Settings):
 
 
 def _write_rules(spark: SparkSession, lakehouse: str, result) -> None:
-    from sparkvalue.features.columns import names
-    from sparkvalue.models.columns import MODEL_RULES
+    """The new version's leaves (gold.model_rules) and held-out lift table (gold.model_lift)."""
+    from sparkvalue.models import columns as gold
 
-    rows = [(result.name, result.version, r["leaf"], r["rule"], r["path"], r["depth"], r["rows"],
-             r["positives"], float(r["rate"]), float(r["balanced_rate"]), r["raising"], result.promoted)
-            for r in result.leaves]
-    df = spark.createDataFrame(rows, "model_name string, model_version int, leaf int, rule string, "
-                               "rule_path string, depth int, subscribers long, leavers long, "
-                               "leaver_share double, balanced_leaver_share double, "
-                               "raising_indicators array<string>, is_champion boolean") \
-        .withColumn("trained_at", F.current_timestamp()).select(*names(MODEL_RULES))
-    doc = lh.GOLD["model_rules"]
-    _write_checked(df, lh.table_path(lakehouse, doc), doc,
-                   f"model_name = '{result.name}' AND model_version = {result.version}")
-
-
-def _write_lift(spark: SparkSession, lakehouse: str, result) -> None:
-    from sparkvalue.features.columns import names
-    from sparkvalue.models.columns import MODEL_LIFT
-
+    rules = [(r["leaf"], r["rule"], r["path"], r["depth"], r["rows"], r["positives"], float(r["rate"]),
+              float(r["balanced_rate"]), r["raising"], result.promoted) for r in result.leaves]
     m = result.metrics
-    rows = [(result.name, result.version, d["decile"], float(d["rows"]), float(d["positives"]),
-             float(d["rate"]), m.base_rate, float(d["lift"]), ",".join(result.split.holdout))
-            for d in m.deciles]
-    df = spark.createDataFrame(rows, "model_name string, model_version int, decile int, subscribers double, "
-                               "positives double, rate double, base_rate double, lift double, "
-                               "holdout_months string") \
-        .withColumn("trained_at", F.current_timestamp()).select(*names(MODEL_LIFT))
-    doc = lh.GOLD["model_lift"]
-    _write_checked(df, lh.table_path(lakehouse, doc), doc,
-                   f"model_name = '{result.name}' AND model_version = {result.version}")
+    lift = [(d["decile"], float(d["rows"]), float(d["positives"]), float(d["rate"]), m.base_rate,
+             float(d["lift"]), ",".join(result.split.holdout)) for d in m.deciles]
+    for table, contract, rows, schema in (
+        ("model_rules", gold.MODEL_RULES, rules,
+         "leaf int, rule string, rule_path string, depth int, subscribers long, leavers long, "
+         "leaver_share double, balanced_leaver_share double, raising_indicators array<string>, "
+         "is_champion boolean"),
+        ("model_lift", gold.MODEL_LIFT, lift,
+         "decile int, subscribers double, positives double, rate double, base_rate double, lift double, "
+         "holdout_months string"),
+    ):
+        df = (spark.createDataFrame(rows, schema)
+              .select(F.lit(result.name).alias("model_name"), F.lit(result.version).alias("model_version"),
+                      "*", F.current_timestamp().alias("trained_at"))
+              .select(*[c for c, _, _ in contract]))
+        doc = lh.GOLD[table]
+        _write_checked(df, lh.table_path(lakehouse, doc), doc,
+                       f"model_name = '{result.name}' AND model_version = {result.version}")
 
 
 @dataclass
@@ -445,12 +437,14 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     from sparkvalue.models import columns as gold
     from sparkvalue.models import lifecycle, tracking
     from sparkvalue.models.indicators import assemble_inputs, model_frame
-    from sparkvalue.models.training import apply_leaves, model_spec
+    from sparkvalue.models.training import apply_leaves, model_spec, tree_kinds
 
     months = sorted(set(months))
     lakehouse = settings.path("lakehouse")
     in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
     client = tracking.configure(settings)
+    for kind in (*tree_kinds(settings), "segments"):  # refuse before writing anything
+        tracking.require_champion(client, tracking.model_name(settings, kind))
     scored_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
     subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
     graph = lh.read_table(spark, lakehouse, "silver.graph_features")
@@ -461,8 +455,7 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
         started = time.perf_counter()
         spec = model_spec(settings, kind)
         name = tracking.model_name(settings, kind)
-        champion = tracking.require_champion(client, name)
-        model, leaves = lifecycle.load_champion(client, name)
+        champion, model, leaves = lifecycle.load_champion(client, name)
         rows = apply_leaves(spark, model, leaves, assemble_inputs(frame, spec.indicators))
         stamp = [F.lit(name).alias("model_name"), F.lit(champion.version).alias("model_version"),
                  scored_at.alias("scored_at")]
@@ -491,11 +484,13 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
                  summary)
     started = time.perf_counter()
     _write_table(spark, tiers, lh.GOLD["value_tiers"], lakehouse, in_months, started, summary)
+    value.unpersist()
     value = lh.read_table(spark, lakehouse, "gold.value").where(in_months)
 
     started = time.perf_counter()
     name = tracking.model_name(settings, "segments")
-    seg_model, seg_meta, version = lifecycle.load_segments(client, name)
+    champion, seg_model, seg_meta = lifecycle.load_champion(client, name, lifecycle.SEGMENTS_ARTIFACT)
+    version = champion.version
     stamp = [F.lit(name).alias("model_name"), F.lit(version).alias("model_version"),
              scored_at.alias("scored_at")]
     profiles, assigned = _segment_profiles(spark, settings, frame, seg_model, seg_meta, value,
@@ -508,11 +503,13 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     segments_out = _write_table(spark, segments_out, lh.GOLD["segments"], lakehouse, in_months, started,
                                 summary)
     summary.versions["segments"] = version
+    assigned.unpersist()
 
     started = time.perf_counter()
     propensity = _propensity(spark, settings, client, frame, scored_at, summary)
     _write_table(spark, propensity.select(*names(gold.PROPENSITY)), lh.GOLD["propensity"], lakehouse,
                  in_months, started, summary)
+    propensity.unpersist()
 
     started = time.perf_counter()
     _write_table(spark, _ld_targets(settings, frame, segments_out, scored_at).select(*names(gold.LD_TARGETS)),
@@ -587,8 +584,7 @@ def _propensity(spark: SparkSession, settings: Settings, client, frame: DataFram
         kind = f"propensity-{key}"
         spec = model_spec(settings, kind)
         name = tracking.model_name(settings, kind)
-        champion = tracking.require_champion(client, name)
-        model, leaves = lifecycle.load_champion(client, name)
+        champion, model, leaves = lifecycle.load_champion(client, name)
         inputs = assemble_inputs(in_population(frame, spec), spec.indicators)
         rows = apply_leaves(spark, model, leaves, inputs)
         parts.append(rows.select(

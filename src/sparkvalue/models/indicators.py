@@ -204,18 +204,17 @@ def service_taken(revenue_column: str, subscriber: DataFrame, months: list[str],
 
 def _event_within(subscriber: DataFrame, events: DataFrame, months: list[str], horizon: int,
                   label: str) -> DataFrame:
-    """Per subscriber still there in M (of `months`): 1.0 if one of `events`' months is in M+1..M+horizon."""
+    """Per subscriber still there in M (of `months`): 1.0 if one of `events`' months is in
+    M+1..M+horizon. Each event marks the months it answers for, so rows never multiply."""
     in_reach = (F.col("month") > min(months)) & (F.col("month") <= add_months(max(months), horizon))
-    later = events.where(in_reach).select("subscriber_id", F.col("month").alias("event_month"))
+    marked = (events.where(in_reach)
+              .select("subscriber_id", F.explode(F.array(*[shift_month(F.col("month"), -k)
+                                                           for k in range(1, horizon + 1)])).alias("month"))
+              .distinct().withColumn(label, F.lit(1.0)))
     return (
         subscriber.where(F.col("month").isin(months) & (F.col("status") != "cancelled"))
         .select("subscriber_id", "month")
-        .join(later, "subscriber_id", "left")
-        .groupBy("subscriber_id", "month")
-        .agg(F.max(
-            (F.col("event_month") > F.col("month"))
-            & (F.col("event_month") <= shift_month(F.col("month"), horizon))
-        ).cast("double").alias(label))
+        .join(marked, ["subscriber_id", "month"], "left")
         .fillna({label: 0.0})
     )
 

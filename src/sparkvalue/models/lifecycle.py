@@ -68,30 +68,32 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, subscri
     client = tracking.configure(settings)
     name = tracking.model_name(settings, spec.kind)
     split = split_months(months, spec.horizon, settings.models.holdout_months)
-    train = labelled_rows(subscriber, graph, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = labelled_rows(subscriber, graph, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
     holdout = labelled_rows(subscriber, graph, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
-    weights = class_weights(train)
-    train = with_weights(train, weights)
-    pipeline = build_pipeline(spec, settings, max_depth=max_depth)
-    model = pipeline.fit(train)
-    leaves = leaf_table(model, spec, train, weights)
-    metrics, extra = evaluate(spark, settings, spec, model, leaves, holdout)
-    current = tracking.champion(client, name)
-    champion_auc = None
-    if current is not None:
-        champion_model, champion_leaves = load_champion(client, name)
-        champion_auc, _ = evaluate(spark, settings, spec, champion_model, champion_leaves, holdout)
-        champion_auc = champion_auc.auc
+    try:
+        weights = class_weights(rows, spec)
+        weighted = with_weights(rows, weights)
+        model = build_pipeline(spec, settings, max_depth=max_depth).fit(weighted)
+        leaves = leaf_table(model, spec, weighted, weights)
+        metrics, extra = evaluate(spark, settings, spec, model, leaves, holdout)
+        current = tracking.champion(client, name)
+        champion_auc = None
+        if current is not None:
+            _, champion_model, champion_leaves = load_champion(client, name)
+            champion_auc = evaluate(spark, settings, spec, champion_model, champion_leaves, holdout)[0].auc
+    finally:
+        rows.unpersist()
+        holdout.unpersist()
 
     mlflow.set_experiment(experiment_id=tracking.experiment(settings, spec.kind))
     with mlflow.start_run(run_name=f"{spec.kind}-{split.holdout[-1]}") as run:
         stage = model.stages[-1]
         mlflow.log_params({
-            "kind": spec.kind, "horizon_months": spec.horizon,
+            "kind": spec.kind, "horizon_months": spec.horizon, "population": spec.population or "all",
             "train_months": ",".join(split.train), "holdout_months": ",".join(split.holdout),
             "max_depth": stage.getMaxDepth(), "min_instances_per_node": stage.getMinInstancesPerNode(),
             "max_bins": stage.getMaxBins(), "seed": stage.getSeed(), "impurity": stage.getImpurity(),
-            "class_weight_left": round(weights[1.0], 6), "class_weight_stayed": round(weights[0.0], 6),
+            "class_weight_positive": round(weights[1.0], 6), "class_weight_negative": round(weights[0.0], 6),
             "indicators": len(spec.indicators), "leaves": len(leaves),
         })
         mlflow.log_metrics({**metrics.as_mlflow_metrics("heldout_"), **extra,
@@ -99,18 +101,25 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, subscri
         _log_artifacts(spec, model, leaves, metrics)
         info = mlflow.spark.log_model(model, "model", registered_model_name=name)
         version = int(info.registered_model_version)
-    promoted = champion_auc is None or metrics.auc >= champion_auc - settings.models.champion_tolerance
-    client.set_model_version_tag(name, str(version), "heldout_auc", f"{metrics.auc:.6f}")
     client.set_model_version_tag(name, str(version), "holdout_months", ",".join(split.holdout))
-    if promoted:
-        client.set_registered_model_alias(name, tracking.CHAMPION, str(version))
-    log.info("%s v%d: held-out AUC %.4f (champion %s) -> %s", name, version, metrics.auc,
-             "none" if champion_auc is None else f"{champion_auc:.4f}",
-             "champion" if promoted else "not promoted")
-    train.unpersist()
-    holdout.unpersist()
+    promoted = _gate(client, name, version, "heldout_auc", metrics.auc, champion_auc,
+                     settings.models.champion_tolerance)
     return TrainResult(spec.kind, name, version, run.info.run_id, split, metrics, extra,
                        champion_auc, promoted, leaves)
+
+
+def _gate(client, name: str, version: int, metric: str, score: float, champion_score: float | None,
+          tolerance: float) -> bool:
+    """Tag the version with its score; move `champion` to it when at least the champion's score
+    (on the same rows) minus the tolerance, or when there is no champion yet."""
+    promoted = champion_score is None or score >= champion_score - tolerance
+    client.set_model_version_tag(name, str(version), metric, f"{score:.6f}")
+    if promoted:
+        client.set_registered_model_alias(name, tracking.CHAMPION, str(version))
+    log.info("%s v%d: %s %.4f (champion %s) -> %s", name, version, metric, score,
+             "none" if champion_score is None else f"{champion_score:.4f}",
+             "champion" if promoted else "not promoted")
+    return promoted
 
 
 def evaluate(spark: SparkSession, settings: Settings, spec: ModelSpec, model: PipelineModel,
@@ -153,16 +162,12 @@ def _log_artifacts(spec: ModelSpec, model: PipelineModel, leaves: list[dict],
         mlflow.log_artifact(chart)
 
 
-def load_champion(client, name: str) -> tuple[PipelineModel, list[dict]]:
-    """The champion pipeline and its leaf table (the same registered version)."""
+def load_champion(client, name: str,
+                  artifact: str = LEAVES_ARTIFACT) -> tuple[tracking.Champion, PipelineModel, object]:
+    """The champion, its pipeline and the JSON artifact logged with it (the same registered
+    version): the leaf table of a tree, the segment descriptions of the k-means."""
     found = tracking.require_champion(client, name)
-    model = mlflow.spark.load_model(found.uri)
-    leaves = tracking.load_json(found.run_id, LEAVES_ARTIFACT)
-    return model, leaves
-
-
-def champion_version(client, name: str) -> tracking.Champion:
-    return tracking.require_champion(client, name)
+    return found, mlflow.spark.load_model(found.uri), tracking.load_json(found.run_id, artifact)
 
 
 @dataclass(frozen=True)
@@ -198,10 +203,14 @@ def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, mo
     sample = sample.persist(StorageLevel.MEMORY_AND_DISK)
     fit = seg.fit_segments(sample, settings)
     score = fit.silhouettes[fit.k]
-    current = tracking.champion(client, name)
     champion_score = None
+    current = tracking.champion(client, name)
     if current is not None:
-        champion_score = seg.silhouette(mlflow.spark.load_model(current.uri), sample)
+        logged = client.get_run(current.run_id).data.params.get("features", "")
+        if logged == ",".join(cfg.features):
+            champion_score = seg.silhouette(mlflow.spark.load_model(current.uri), sample)
+        else:
+            log.info("%s: the champion used other features (%s); no comparison", name, logged)
     mlflow.set_experiment(experiment_id=tracking.experiment(settings, "segments"))
     with mlflow.start_run(run_name=f"segments-{month}") as run:
         mlflow.log_params({"month": month, "features": ",".join(cfg.features),
@@ -215,18 +224,7 @@ def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, mo
         info = mlflow.spark.log_model(fit.model, "model", registered_model_name=name)
         version = int(info.registered_model_version)
     sample.unpersist()
-    promoted = champion_score is None or score >= champion_score - settings.models.champion_tolerance
-    client.set_model_version_tag(name, str(version), "silhouette", f"{score:.6f}")
-    if promoted:
-        client.set_registered_model_alias(name, tracking.CHAMPION, str(version))
-    log.info("%s v%d: k=%d, silhouette %.4f (champion %s) -> %s", name, version, fit.k, score,
-             "none" if champion_score is None else f"{champion_score:.4f}",
-             "champion" if promoted else "not promoted")
+    promoted = _gate(client, name, version, "silhouette", score, champion_score,
+                     settings.models.champion_tolerance)
     return SegmentResult("segments", name, version, run.info.run_id, month, fit.k, fit.silhouettes, score,
                          champion_score, promoted, fit.segments)
-
-
-def load_segments(client, name: str) -> tuple[PipelineModel, list[dict], int]:
-    found = tracking.require_champion(client, name)
-    return (mlflow.spark.load_model(found.uri), tracking.load_json(found.run_id, SEGMENTS_ARTIFACT),
-            found.version)

@@ -20,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from pyspark.errors import AnalysisException, ParseException
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import DecisionTreeClassifier
 from pyspark.ml.feature import StringIndexer, VectorAssembler
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkvalue.config import SERVICE_REVENUE, Settings
+from sparkvalue.config import SERVICE_REVENUE, ConfigError, Settings
 from sparkvalue.features.months import add_months
 from sparkvalue.models import indicators as ind
 from sparkvalue.models.trees import index_column, rule_text, tree_leaves
@@ -66,8 +67,7 @@ def model_spec(settings: Settings, kind: str) -> ModelSpec:
         return ModelSpec(kind, ind.PROPENSITY, settings.propensity.horizon_months,
                          outcome=partial(ind.service_taken, SERVICE_REVENUE[cfg.service]),
                          population=cfg.population, positive="takers")
-    known = ["stickiness", "anomaly", *(f"propensity-{n}" for n in settings.propensity.models)]
-    raise ValueError(f"unknown model kind {kind!r} ({', '.join(known)})")
+    raise ValueError(f"unknown model kind {kind!r} ({', '.join(tree_kinds(settings))})")
 
 
 def tree_kinds(settings: Settings) -> tuple[str, ...]:
@@ -110,15 +110,24 @@ def labelled_rows(subscriber: DataFrame, graph: DataFrame, spec: ModelSpec,
 
 def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
     """The rows of the model frame the model is for (all, unless the spec says otherwise)."""
-    return frame if spec.population is None else frame.where(F.expr(spec.population))
+    if spec.population is None:
+        return frame
+    try:
+        return frame.where(F.expr(spec.population))
+    except (AnalysisException, ParseException) as exc:
+        key = spec.kind.replace("propensity-", "propensity.models.")
+        raise ConfigError(f"{key}.population: {spec.population!r} is not a valid condition on the "
+                          f"silver columns: {str(exc).splitlines()[0]}") from None
 
 
-def class_weights(rows: DataFrame) -> dict[float, float]:
+def class_weights(rows: DataFrame, spec: ModelSpec) -> dict[float, float]:
     """Weight per class so that both classes weigh the same in total (one small aggregate)."""
     counts = {r[LABEL]: r["count"] for r in rows.groupBy(LABEL).count().collect()}
     if len(counts) < 2:
-        raise TrainingDataError(f"the training months hold only one outcome ({counts}); "
-                                "a tree needs leavers and stayers")
+        found = ", ".join(f"{int(k)}: {v:,} rows" for k, v in counts.items()) or "no rows"
+        raise TrainingDataError(
+            f"{spec.kind}: the training months hold one outcome only ({found}); a tree needs "
+            f"{spec.positive} and others. Widen the population or add months of history.")
     total = sum(counts.values())
     return {label: total / (2.0 * n) for label, n in counts.items()}
 
