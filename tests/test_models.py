@@ -427,3 +427,18 @@ def test_segment_and_propensity_tables(spark, scored):
     counted = targets.groupBy("month", "ld_region").agg(F.count("*").alias("n"),
                                                         F.min("region_targets").alias("r"))
     assert counted.where("n != r").count() == 0
+
+
+def test_a_bad_population_condition_names_its_configuration_key(spark, base_settings):
+    from sparkvalue.config import ConfigError
+    from sparkvalue.models.training import model_spec, population
+
+    frame = spark.createDataFrame([("a", "2026-10", 0.0)],
+                                  "subscriber_id string, month string, vas_news_rev double")
+    for condition, reason in (("vas_news_rev = = 0", "PARSE_SYNTAX_ERROR"),
+                              ("no_such_column = 0", "no_such_column")):
+        bad = base_settings.with_overrides({"propensity": {"models": {"news": {"population": condition}}}})
+        with pytest.raises(ConfigError, match=rf"propensity\.models\.news\.population: .*{reason}"):
+            population(frame, model_spec(bad, "propensity-news"))
+    ok = population(frame, model_spec(base_settings, "propensity-news"))
+    assert ok.count() == 1

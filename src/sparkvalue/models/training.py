@@ -116,8 +116,9 @@ def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
         return frame.where(F.expr(spec.population))
     except (AnalysisException, ParseException) as exc:
         key = spec.kind.replace("propensity-", "propensity.models.")
+        detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         raise ConfigError(f"{key}.population: {spec.population!r} is not a valid condition on the "
-                          f"silver columns: {str(exc).splitlines()[0]}") from None
+                          f"silver columns ({exc.getCondition()}): {detail}") from None
 
 
 def class_weights(rows: DataFrame, spec: ModelSpec) -> dict[float, float]:
