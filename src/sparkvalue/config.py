@@ -207,6 +207,8 @@ class PropensityModel(_Section):
 
 class Propensity(_Section):
     horizon_months: int = Field(ge=1, le=12)
+    max_depth: int = Field(ge=1, le=30)
+    min_instances_per_node: int = Field(ge=1)
     models: dict[str, PropensityModel] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -91,6 +91,10 @@ def usage_windows(monthly: DataFrame) -> DataFrame:
         "downgrades_3m": F.sum((F.col("plan_change") < 0).cast("int")).over(last(3)),
         "upgrades_3m": F.sum((F.col("plan_change") > 0).cast("int")).over(last(3)),
         "services_held_lag1": F.first("services_held").over(ago(1)),
+        # months billed for each service in the 3 months before this one (recent holders)
+        **{f"{c.removeprefix('vas_').removesuffix('_rev')}_months_prev3":
+           F.sum((F.col(c) > 0).cast("int")).over(by_sub.rangeBetween(-3, -1))
+           for c in SERVICE_REVENUES[:3]},
         "suspended_days_3m": F.sum("suspended_days").over(last(3)),
     }
     out = base.select("*", *[v.alias(k) for k, v in derived.items()])

@@ -54,6 +54,8 @@ class ModelSpec:
     outcome: Outcome = ind.outcome_labels
     population: str | None = None  # Spark SQL on the model frame: the rows the model is for
     positive: str = "leavers"  # what a positive is called in reports
+    max_depth: int | None = None  # None: models.max_depth
+    min_instances_per_node: int | None = None  # None: models.min_instances_per_node
 
 
 def model_spec(settings: Settings, kind: str) -> ModelSpec:
@@ -66,7 +68,9 @@ def model_spec(settings: Settings, kind: str) -> ModelSpec:
         cfg = settings.propensity.models[name]
         return ModelSpec(kind, ind.PROPENSITY, settings.propensity.horizon_months,
                          outcome=partial(ind.service_taken, SERVICE_REVENUE[cfg.service]),
-                         population=cfg.population, positive="takers")
+                         population=cfg.population, positive="takers",
+                         max_depth=settings.propensity.max_depth,
+                         min_instances_per_node=settings.propensity.min_instances_per_node)
     raise ValueError(f"unknown model kind {kind!r} ({', '.join(tree_kinds(settings))})")
 
 
@@ -146,7 +150,8 @@ def build_pipeline(spec: ModelSpec, settings: Settings, *, max_depth: int | None
                                   outputCol="features"))
     stages.append(DecisionTreeClassifier(
         featuresCol="features", labelCol=LABEL, weightCol=WEIGHT, leafCol="leaf",
-        maxDepth=max_depth or m.max_depth, minInstancesPerNode=m.min_instances_per_node,
+        maxDepth=max_depth or spec.max_depth or m.max_depth,
+        minInstancesPerNode=spec.min_instances_per_node or m.min_instances_per_node,
         maxBins=m.max_bins, seed=m.seed, impurity="gini"))
     return Pipeline(stages=stages)
 
