@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--month", type=_month, action="append", help="month to score (repeatable)")
     target.add_argument("--all", action="store_true", help="every month in silver")
 
+    r = sub.add_parser("recommend", parents=[common],
+                       help="marketing matrix (one strategy per subscriber) from the gold model tables")
+    target = r.add_mutually_exclusive_group(required=True)
+    target.add_argument("--month", type=_month, action="append", help="month (repeatable)")
+    target.add_argument("--all", action="store_true", help="every month in silver")
+
     sub.add_parser("quality", parents=[common],
                    help="generated data only: champion models against the generator's truth")
     sub.add_parser("demo", parents=[common],
@@ -138,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_train(settings, _train_kinds(settings, args.model))
         elif args.command == "score":
             jobs.run_score(settings, None if args.all else args.month)
+        elif args.command == "recommend":
+            jobs.run_recommend(settings, None if args.all else args.month)
         elif args.command == "quality":
             jobs.run_quality(settings)
         elif args.command == "demo":

@@ -224,6 +224,59 @@ class LongDistance(_Section):
     min_share: float = Field(gt=0, le=1)
 
 
+VALUE_TIERS = ("high", "mid_high", "mid", "low")
+STICKINESS_TIERS = ("high", "mid", "low")
+SEGMENT_GROUPS = ("marketing_first", "retention_first", "corporate_related", "do_not_market")
+STRATEGIES = ("retention_top", "retention_second", "marketing_led", "moderate_marketing", "do_not_disturb")
+MATRIX_DIMENSIONS = {"value": VALUE_TIERS, "stickiness": STICKINESS_TIERS, "anomaly": (True, False),
+                     "group": SEGMENT_GROUPS}
+
+
+class MatrixRule(_Section):
+    """One row of the marketing matrix; "*" (the default) matches every value of a dimension."""
+
+    value: Literal["*"] | tuple[Literal["high", "mid_high", "mid", "low"], ...] = "*"
+    stickiness: Literal["*"] | tuple[Literal["high", "mid", "low"], ...] = "*"
+    anomaly: Literal["*"] | bool = "*"
+    group: Literal["*"] | tuple[Literal["marketing_first", "retention_first", "corporate_related",
+                                        "do_not_market"], ...] = "*"
+    strategy: Literal["retention_top", "retention_second", "marketing_led", "moderate_marketing",
+                      "do_not_disturb"]
+
+    def values(self, dimension: str) -> tuple:
+        chosen = getattr(self, dimension)
+        if chosen == "*":
+            return MATRIX_DIMENSIONS[dimension]
+        return (chosen,) if isinstance(chosen, bool) else chosen
+
+
+class Marketing(_Section):
+    matrix: tuple[MatrixRule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _covers_every_cell_once(self) -> Marketing:
+        import itertools
+
+        owners: dict[tuple, list[int]] = {}
+        for i, rule in enumerate(self.matrix, start=1):
+            for cell in itertools.product(*(rule.values(d) for d in MATRIX_DIMENSIONS)):
+                owners.setdefault(cell, []).append(i)
+
+        def show(cell: tuple) -> str:
+            return ", ".join(f"{d}={str(v).lower()}" for d, v in zip(MATRIX_DIMENSIONS, cell, strict=True))
+
+        missing = [c for c in itertools.product(*MATRIX_DIMENSIONS.values()) if c not in owners]
+        if missing:
+            raise ValueError(f"matrix leaves {len(missing)} combination(s) without a strategy, e.g. "
+                             + "; ".join(show(c) for c in missing[:3]))
+        overlaps = [(c, rules) for c, rules in owners.items() if len(rules) > 1]
+        if overlaps:
+            cell, rules = overlaps[0]
+            raise ValueError(f"matrix rules {' and '.join(map(str, rules))} both cover {show(cell)} "
+                             f"({len(overlaps)} overlapping combination(s))")
+        return self
+
+
 class Warnings(_Section):
     new_subscriber_months: tuple[int, int]
     new_subscriber_low_balance: float
@@ -261,6 +314,7 @@ class Settings(_Section):
     segments: Segments
     propensity: Propensity
     long_distance: LongDistance
+    marketing: Marketing
     warnings: Warnings
 
     def path(self, name: str) -> str:

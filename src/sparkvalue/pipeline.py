@@ -644,3 +644,61 @@ def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness
                               annual_discount_rate=cfg.clv_annual_discount_rate))
     ranked = v.with_tiers(scored, settings)
     return ranked, v.tier_validation(ranked, snapshot)
+
+
+# ------------------------------------------------------------------ marketing
+
+@dataclass
+class RecommendSummary:
+    months: list[str]
+    tables: dict[str, str]
+    strategies: dict[str, int]  # subscribers per strategy over the months
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def recommend(spark: SparkSession, settings: Settings,
+              months: list[str] | tuple[str, ...]) -> RecommendSummary:
+    """The marketing matrix of `months` from the gold model tables (score them first)."""
+    from datetime import UTC, datetime
+
+    from sparkvalue.features.columns import names
+    from sparkvalue.marketing.matrix import with_strategy
+    from sparkvalue.models import columns as gold
+
+    months = sorted(set(months))
+    lakehouse = settings.path("lakehouse")
+    in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
+    scored_at = F.lit(datetime.now(UTC).replace(microsecond=0)).cast("timestamp")
+    key = ["subscriber_id", "month"]
+
+    def gold_table(name: str, *cols: str) -> DataFrame:
+        return lh.read_table(spark, lakehouse, f"gold.{name}").where(in_months).select(*key, *cols)
+
+    started = time.perf_counter()
+    top = gold_table("propensity", "model", "probability").groupBy(*key).agg(
+        F.max_by("model", "probability").alias("top_service_model"),
+        F.max("probability").alias("top_service_probability"))
+    views = (gold_table("value", "value_tier", "value_score")
+             .join(gold_table("stickiness", "stickiness_tier", "stickiness_score"), key, "left")
+             .join(gold_table("anomaly", "is_anomalous", "anomaly_score"), key, "left")
+             .join(gold_table("segments", "segment", "segment_name", "segment_group"), key, "left")
+             .join(top, key, "left"))
+    matrix = with_strategy(views, settings).withColumn("scored_at", scored_at) \
+        .select(*names(gold.MARKETING_MATRIX))
+    summary = RecommendSummary(months, {}, {})
+    matrix = _write_table(spark, matrix, lh.GOLD["marketing_matrix"], lakehouse, in_months, started, summary)
+    missing = matrix.where(F.col("strategy").isNull()).count()
+    if missing:
+        raise ValueError(f"{missing:,} subscriber-month(s) of {months[0]}..{months[-1]} have no strategy: "
+                         "a gold model table lacks them; re-run `sparkvalue score` for these months")
+
+    started = time.perf_counter()
+    cells = ["month", "value_tier", "stickiness_tier", "is_anomalous", "segment_group", "matrix_rule",
+             "strategy"]
+    counts = matrix.groupBy(*cells).agg(F.count("*").alias("subscribers")).withColumn(
+        "share", F.col("subscribers") / F.sum("subscribers").over(Window.partitionBy("month")))
+    _write_table(spark, counts.select(*names(gold.MATRIX_SUMMARY)), lh.GOLD["matrix_summary"], lakehouse,
+                 in_months, started, summary)
+    summary.strategies = {r["strategy"]: r["n"] for r in
+                          matrix.groupBy("strategy").agg(F.count("*").alias("n")).collect()}
+    return summary

@@ -84,6 +84,17 @@ def run_score(settings: Settings, months: list[str] | None) -> pipeline.ScoreSum
     return summary
 
 
+def run_recommend(settings: Settings, months: list[str] | None) -> pipeline.RecommendSummary:
+    spark = build_session(settings, app_name="sparkvalue-recommend")
+    summary = pipeline.recommend(spark, settings, months or pipeline.silver_months(spark, settings))
+    total = sum(summary.strategies.values())
+    print(f"marketing matrix of {len(summary.months)} month(s) {summary.months[0]} .. {summary.months[-1]}: "
+          + ", ".join(f"{k} {v / total:.1%}" for k, v in sorted(summary.strategies.items())))
+    for table, path in summary.tables.items():
+        print(f"  {table:<18}{path}  ({summary.seconds[table]:.0f}s)")
+    return summary
+
+
 def run_demo(settings: Settings) -> None:
     """The main job on embedded defaults: generate the demo data, then every stage."""
     run_generate(settings)
@@ -91,6 +102,7 @@ def run_demo(settings: Settings) -> None:
     run_features(settings, None)
     run_train(settings)
     run_score(settings, None)
+    run_recommend(settings, None)
     run_quality(settings)
 
 

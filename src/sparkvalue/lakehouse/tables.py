@@ -109,6 +109,14 @@ GOLD = {
         "gold", "ld_targets", "one row per targeted subscriber per month", ("subscriber_id", "month"),
         "Subscribers whose long-distance minutes concentrate on one region (targeted "
         "long-distance and hometown-network offers), with the region and its group size."),
+    "marketing_matrix": TableDoc(
+        "gold", "marketing_matrix", "one row per subscriber per month", ("subscriber_id", "month"),
+        "The four views of every subscriber (value, stickiness, anomaly, needs) and the one "
+        "strategy the configured marketing matrix gives them, with the rule that decided it."),
+    "matrix_summary": TableDoc(
+        "gold", "matrix_summary", "one row per matrix cell present per month",
+        ("month", "value_tier", "stickiness_tier", "is_anomalous", "segment_group"),
+        "Subscribers per cell of the marketing matrix and its strategy, for BI."),
 }
 CATALOG: dict[str, TableDoc] = {
     **{f"bronze.{n}": d for n, d in BRONZE.items()},

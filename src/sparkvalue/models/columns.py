@@ -147,3 +147,35 @@ LD_TARGETS = [
     ("segment_name", "string", "usage segment of the subscriber"),
     ("scored_at", "timestamp", "when the scoring run started (UTC)"),
 ]
+
+MARKETING_MATRIX = [
+    *_KEY,
+    ("value_tier", "string", "value tier (gold.value)"),
+    ("value_score", "double", "AHP value index"),
+    ("stickiness_tier", "string", "stickiness tier (gold.stickiness)"),
+    ("stickiness_score", "double", "P(stay) x 100"),
+    ("is_anomalous", "boolean", "anomaly flag (gold.anomaly)"),
+    ("anomaly_score", "double", "P(leave within the anomaly horizon) x 100"),
+    ("segment", "int", "usage segment (gold.segments)"),
+    ("segment_name", "string", "its generated name"),
+    ("segment_group", "string", "its group this month"),
+    ("top_service_model", "string", "propensity model with the highest probability for the subscriber "
+                                    "(null: in no model's population)"),
+    ("top_service_probability", "double", "that probability"),
+    ("matrix_rule", "int", "number of the marketing.matrix rule that decided the strategy (1-based)"),
+    ("strategy", "string", "retention_top, retention_second, marketing_led, moderate_marketing or "
+                           "do_not_disturb"),
+    ("scored_at", "timestamp", "when the run started (UTC)"),
+]
+
+MATRIX_SUMMARY = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("value_tier", "string", "value tier"),
+    ("stickiness_tier", "string", "stickiness tier"),
+    ("is_anomalous", "boolean", "anomaly flag"),
+    ("segment_group", "string", "segment group"),
+    ("matrix_rule", "int", "the rule covering the cell"),
+    ("strategy", "string", "the cell's strategy"),
+    ("subscribers", "long", "subscribers in the cell"),
+    ("share", "double", "share of the month's subscribers"),
+]

@@ -1,0 +1,1 @@
+"""Marketing: the matrix that turns the four views of a subscriber into one strategy."""
