@@ -37,6 +37,8 @@ def rule_number(settings: Settings) -> Column:
 
 def with_strategy(views: DataFrame, settings: Settings) -> DataFrame:
     """`views` (one row per subscriber with the four dimensions) plus `matrix_rule` and `strategy`."""
-    strategies = F.array(*[F.lit(r.strategy) for r in settings.marketing.matrix])
-    numbered = views.withColumn("matrix_rule", rule_number(settings))
-    return numbered.withColumn("strategy", F.element_at(strategies, F.col("matrix_rule")))
+    strategy = None
+    for i, rule in enumerate(settings.marketing.matrix, start=1):
+        cond = F.col("matrix_rule") == i
+        strategy = F.when(cond, rule.strategy) if strategy is None else strategy.when(cond, rule.strategy)
+    return views.withColumn("matrix_rule", rule_number(settings)).withColumn("strategy", strategy)
