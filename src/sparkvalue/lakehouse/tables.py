@@ -148,9 +148,12 @@ def replace_partition(df: DataFrame, path: str, *, where: str,
     """Write `df` as the whole content of the partitions selected by the SQL predicate `where`.
 
     Re-running replaces those partitions, never duplicates them; Delta refuses rows of
-    `df` outside the predicate.
+    `df` outside the predicate. Columns a newer release adds are added to the table (older
+    partitions read them as null, and they come after the existing columns); a column that
+    disappears or changes type is refused.
     """
-    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+    writer = (df.write.format("delta").mode("overwrite").option("replaceWhere", where)
+              .option("mergeSchema", "true"))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
