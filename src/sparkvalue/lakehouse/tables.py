@@ -149,8 +149,8 @@ def replace_partition(df: DataFrame, path: str, *, where: str,
 
     Re-running replaces those partitions, never duplicates them; Delta refuses rows of
     `df` outside the predicate. Columns a newer release adds are added to the table (older
-    partitions read them as null, and they come after the existing columns); a column that
-    disappears or changes type is refused.
+    partitions read them as null, and they come after the existing columns); a column whose
+    type changes is refused.
     """
     writer = (df.write.format("delta").mode("overwrite").option("replaceWhere", where)
               .option("mergeSchema", "true"))
