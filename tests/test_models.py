@@ -182,14 +182,16 @@ def test_rules_table_holds_every_leaf_in_words(spark, trained):
 
 
 def _rounded(df):
-    """Doubles (also inside maps) rounded to 9 decimals."""
+    """Doubles (also inside maps) rounded to 9 decimals; maps as sorted entries (rows with maps
+    cannot be sorted, which chispa does to ignore the row order)."""
     cols = []
     for f in df.schema.fields:
         kind = f.dataType.simpleString()
         if kind == "double":
             cols.append(F.round(f.name, 9).alias(f.name))
         elif kind == "map<string,double>":
-            cols.append(F.transform_values(f.name, lambda _, v: F.round(v, 9)).alias(f.name))
+            rounded = F.transform_values(f.name, lambda _, v: F.round(v, 9))
+            cols.append(F.array_sort(F.map_entries(rounded)).alias(f.name))
         else:
             cols.append(F.col(f.name))
     return df.select(*cols)
