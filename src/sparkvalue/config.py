@@ -209,6 +209,8 @@ class Propensity(_Section):
     horizon_months: int = Field(ge=1, le=12)
     max_depth: int = Field(ge=1, le=30)
     min_instances_per_node: int = Field(ge=1)
+    scorer: Literal["logistic", "leaf"] = "logistic"
+    reg_param: float = Field(0.01, ge=0)
     models: dict[str, PropensityModel] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -437,7 +437,7 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     from sparkvalue.models import columns as gold
     from sparkvalue.models import lifecycle, tracking
     from sparkvalue.models.indicators import assemble_inputs, model_frame
-    from sparkvalue.models.training import apply_leaves, model_spec, tree_kinds
+    from sparkvalue.models.training import model_spec, tree_kinds
 
     months = sorted(set(months))
     lakehouse = settings.path("lakehouse")
@@ -455,8 +455,8 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
         started = time.perf_counter()
         spec = model_spec(settings, kind)
         name = tracking.model_name(settings, kind)
-        champion, model, leaves = lifecycle.load_champion(client, name)
-        rows = apply_leaves(spark, model, leaves, assemble_inputs(frame, spec.indicators))
+        champion, fitted = lifecycle.load_champion(client, name)
+        rows = fitted.score(spark, assemble_inputs(frame, spec.indicators))
         stamp = [F.lit(name).alias("model_name"), F.lit(champion.version).alias("model_version"),
                  scored_at.alias("scored_at")]
         if kind == "stickiness":
@@ -489,7 +489,7 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
 
     started = time.perf_counter()
     name = tracking.model_name(settings, "segments")
-    champion, seg_model, seg_meta = lifecycle.load_champion(client, name, lifecycle.SEGMENTS_ARTIFACT)
+    champion, seg_model, seg_meta = lifecycle.load_segments(client, name)
     version = champion.version
     stamp = [F.lit(name).alias("model_name"), F.lit(version).alias("model_version"),
              scored_at.alias("scored_at")]
@@ -576,7 +576,7 @@ def _propensity(spark: SparkSession, settings: Settings, client, frame: DataFram
     from sparkvalue.models import lifecycle, tracking
     from sparkvalue.models.indicators import assemble_inputs
     from sparkvalue.models.ranking import exact_rank
-    from sparkvalue.models.training import apply_leaves, model_spec
+    from sparkvalue.models.training import SCORE, model_spec
     from sparkvalue.models.training import population as in_population
 
     parts = []
@@ -584,12 +584,12 @@ def _propensity(spark: SparkSession, settings: Settings, client, frame: DataFram
         kind = f"propensity-{key}"
         spec = model_spec(settings, kind)
         name = tracking.model_name(settings, kind)
-        champion, model, leaves = lifecycle.load_champion(client, name)
+        champion, fitted = lifecycle.load_champion(client, name)
         inputs = assemble_inputs(in_population(frame, spec), spec.indicators)
-        rows = apply_leaves(spark, model, leaves, inputs)
+        rows = fitted.score(spark, inputs)
         parts.append(rows.select(
             "subscriber_id", "month", F.lit(key).alias("model"), F.lit(cfg.service).alias("service"),
-            F.col("rate").alias("probability"), F.col("leaf").cast("int").alias("leaf"), "rule_path",
+            F.col(SCORE).alias("probability"), F.col("leaf").cast("int").alias("leaf"), "rule_path",
             F.lit(name).alias("model_name"), F.lit(champion.version).alias("model_version"),
             scored_at.alias("scored_at")))
         summary.versions[kind] = champion.version

@@ -129,11 +129,11 @@ PROPENSITY = [
     *_KEY,
     ("model", "string", "propensity model (propensity.models key), e.g. news"),
     ("service", "string", "the service it predicts"),
-    ("probability", "double", "P(takes the service within propensity.horizon_months), the leaf's "
-                              "share of takers"),
+    ("probability", "double", "P(takes the service within propensity.horizon_months): the logistic "
+                              "scorer's (propensity.scorer: logistic) or the leaf's share of takers"),
     ("decile", "int", "1 = the tenth of the month's population most likely to take it"),
     ("leaf", "int", "leaf of the tree that decided the row"),
-    ("rule_path", "string", "that leaf's path in words"),
+    ("rule_path", "string", "the path of the model's tree that describes the row, in words"),
     *_STAMP,
 ]
 

@@ -31,21 +31,24 @@ from sparkvalue.models.metrics import (
 )
 from sparkvalue.models.training import (
     LABEL,
-    LEAVER_SHARE,
+    SCORE,
     ModelSpec,
     MonthSplit,
     apply_leaves,
     build_pipeline,
+    build_scorer,
     class_weights,
     labelled_rows,
     leaf_table,
     split_months,
+    with_score,
     with_weights,
 )
 from sparkvalue.models.trees import feature_importances
 
 log = logging.getLogger("sparkvalue")
 LEAVES_ARTIFACT = "rules/leaves.json"
+RULES_MODEL = "rules_model"  # the tree of a model whose registered pipeline is a logistic scorer
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,14 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, subscri
         weighted = with_weights(rows, weights)
         model = build_pipeline(spec, settings, max_depth=max_depth).fit(weighted)
         leaves = leaf_table(model, spec, weighted, weights)
-        metrics, extra = evaluate(spark, settings, spec, model, leaves, holdout)
+        scorer = build_scorer(spec, settings).fit(rows) if spec.scorer == "logistic" else None
+        fitted = Fitted(model, leaves, scorer)
+        metrics, extra = evaluate(spark, settings, spec, fitted, holdout)
         current = tracking.champion(client, name)
         champion_auc = None
         if current is not None:
-            _, champion_model, champion_leaves = load_champion(client, name)
-            champion_auc = evaluate(spark, settings, spec, champion_model, champion_leaves, holdout)[0].auc
+            _, champion = load_champion(client, name)
+            champion_auc = evaluate(spark, settings, spec, champion, holdout)[0].auc
     finally:
         rows.unpersist()
         holdout.unpersist()
@@ -94,12 +99,14 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, subscri
             "max_depth": stage.getMaxDepth(), "min_instances_per_node": stage.getMinInstancesPerNode(),
             "max_bins": stage.getMaxBins(), "seed": stage.getSeed(), "impurity": stage.getImpurity(),
             "class_weight_positive": round(weights[1.0], 6), "class_weight_negative": round(weights[0.0], 6),
-            "indicators": len(spec.indicators), "leaves": len(leaves),
+            "indicators": len(spec.indicators), "leaves": len(leaves), "scorer": spec.scorer,
         })
         mlflow.log_metrics({**metrics.as_mlflow_metrics("heldout_"), **extra,
                             **({"champion_heldout_auc": champion_auc} if champion_auc is not None else {})})
         _log_artifacts(spec, model, leaves, metrics)
-        info = mlflow.spark.log_model(model, "model", registered_model_name=name)
+        if scorer is not None:  # the registered model scores; the tree beside it explains
+            mlflow.spark.log_model(model, RULES_MODEL)
+        info = mlflow.spark.log_model(scorer or model, "model", registered_model_name=name)
         version = int(info.registered_model_version)
     client.set_model_version_tag(name, str(version), "holdout_months", ",".join(split.holdout))
     promoted = _gate(client, name, version, "heldout_auc", metrics.auc, champion_auc,
@@ -122,11 +129,27 @@ def _gate(client, name: str, version: int, metric: str, score: float, champion_s
     return promoted
 
 
-def evaluate(spark: SparkSession, settings: Settings, spec: ModelSpec, model: PipelineModel,
-             leaves: list[dict], holdout: DataFrame) -> tuple[BinaryMetrics, dict[str, float]]:
-    """Held-out metrics of the model's risk score, and the confusion at the business thresholds."""
-    scored = apply_leaves(spark, model, leaves, holdout)
-    levels = score_levels(scored, score=LEAVER_SHARE, label=LABEL)
+@dataclass(frozen=True)
+class Fitted:
+    """A trained tree with its leaf table, and the logistic scorer when the model has one."""
+
+    tree: PipelineModel
+    leaves: list[dict]
+    scorer: PipelineModel | None = None
+
+    def score(self, spark: SparkSession, frame: DataFrame) -> DataFrame:
+        """`frame` plus leaf, rule path, raising indicators, leaf shares and SCORE."""
+        return with_score(apply_leaves(spark, self.tree, self.leaves, frame), self.scorer)
+
+
+def evaluate(spark: SparkSession, settings: Settings, spec: ModelSpec, fitted: Fitted,
+             holdout: DataFrame) -> tuple[BinaryMetrics, dict[str, float]]:
+    """Held-out metrics of the model's score, and the confusion at the business thresholds.
+
+    A tree has a few dozen distinct scores; a logistic score is rounded to 4 decimals so that
+    at most 10,001 score levels reach the driver whatever the number of subscribers."""
+    scored = fitted.score(spark, holdout)
+    levels = score_levels(scored, score=SCORE, label=LABEL, decimals=6 if fitted.scorer is None else 4)
     metrics = binary_metrics_from_levels(levels)
     extra: dict[str, float] = {}
     if spec.kind == "stickiness":
@@ -162,12 +185,22 @@ def _log_artifacts(spec: ModelSpec, model: PipelineModel, leaves: list[dict],
         mlflow.log_artifact(chart)
 
 
-def load_champion(client, name: str,
-                  artifact: str = LEAVES_ARTIFACT) -> tuple[tracking.Champion, PipelineModel, object]:
-    """The champion, its pipeline and the JSON artifact logged with it (the same registered
-    version): the leaf table of a tree, the segment descriptions of the k-means."""
+def load_champion(client, name: str) -> tuple[tracking.Champion, Fitted]:
+    """The champion of a tree model: its tree, leaf table and scorer, all from the same run."""
     found = tracking.require_champion(client, name)
-    return found, mlflow.spark.load_model(found.uri), tracking.load_json(found.run_id, artifact)
+    registered = mlflow.spark.load_model(found.uri)
+    leaves = tracking.load_json(found.run_id, LEAVES_ARTIFACT)
+    params = client.get_run(found.run_id).data.params
+    if params.get("scorer", "leaf") == "logistic":
+        tree = mlflow.spark.load_model(f"runs:/{found.run_id}/{RULES_MODEL}")
+        return found, Fitted(tree, leaves, registered)
+    return found, Fitted(registered, leaves)
+
+
+def load_segments(client, name: str) -> tuple[tracking.Champion, PipelineModel, list[dict]]:
+    """The segments champion: its pipeline and segment descriptions (the same run)."""
+    found = tracking.require_champion(client, name)
+    return found, mlflow.spark.load_model(found.uri), tracking.load_json(found.run_id, SEGMENTS_ARTIFACT)
 
 
 @dataclass(frozen=True)

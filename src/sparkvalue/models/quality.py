@@ -220,11 +220,16 @@ def propensity_quality(spark: SparkSession, settings: Settings) -> list[Propensi
         holdout = tuple(params["holdout_months"].split(","))
         spec = model_spec(settings, kind)
         labels = spec.outcome(subscriber, list(holdout), spec.horizon, label="took")
-        rows = (scored.where((F.col("model") == name) & F.col("month").isin(list(holdout)))
+        rows = (scored.where((F.col("model") == name) & F.col("month").isin(list(holdout))
+                             & (F.col("model_version") == version))
                 .select("subscriber_id", "month", "probability").join(labels, ["subscriber_id", "month"])
                 .join(truth.where(F.col("service") == cfg.service), "subscriber_id")
                 .persist())
-        model_metrics = binary_metrics(rows, score="probability", label="took")
+        if rows.isEmpty():
+            raise ValueError(f"gold.propensity holds no rows of {name} v{version} for its held-out months "
+                             f"{', '.join(holdout)}: run `sparkvalue score` for them")
+        model_metrics = binary_metrics_from_levels(
+            score_levels(rows, score="probability", label="took", decimals=4))
         truth_metrics = binary_metrics_from_levels(
             score_levels(rows, score="monthly_propensity", label="took", decimals=5))
         rows.unpersist()

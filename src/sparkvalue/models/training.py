@@ -22,8 +22,9 @@ from functools import partial
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import DecisionTreeClassifier
-from pyspark.ml.feature import StringIndexer, VectorAssembler
+from pyspark.ml.classification import DecisionTreeClassifier, LogisticRegression
+from pyspark.ml.feature import OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -36,7 +37,8 @@ log = logging.getLogger("sparkvalue")
 
 LABEL = "label"
 WEIGHT = "weight"
-LEAVER_SHARE = "rate"  # the leaf's share of leavers among its training rows (what models rank by)
+LEAVER_SHARE = "rate"  # the leaf's share of positives among its training rows
+SCORE = "score"  # what a model ranks by: the leaf share, or the logistic regression's probability
 
 
 class TrainingDataError(ValueError):
@@ -54,6 +56,7 @@ class ModelSpec:
     outcome: Outcome = ind.outcome_labels
     population: str | None = None  # Spark SQL on the model frame: the rows the model is for
     positive: str = "leavers"  # what a positive is called in reports
+    scorer: str = "leaf"  # leaf: the tree's leaf share scores | logistic: a logistic regression does
     max_depth: int | None = None  # None: models.max_depth
     min_instances_per_node: int | None = None  # None: models.min_instances_per_node
 
@@ -68,7 +71,7 @@ def model_spec(settings: Settings, kind: str) -> ModelSpec:
         cfg = settings.propensity.models[name]
         return ModelSpec(kind, ind.PROPENSITY, settings.propensity.horizon_months,
                          outcome=partial(ind.service_taken, SERVICE_REVENUE[cfg.service]),
-                         population=cfg.population, positive="takers",
+                         population=cfg.population, positive="takers", scorer=settings.propensity.scorer,
                          max_depth=settings.propensity.max_depth,
                          min_instances_per_node=settings.propensity.min_instances_per_node)
     raise ValueError(f"unknown model kind {kind!r} ({', '.join(tree_kinds(settings))})")
@@ -189,3 +192,31 @@ def apply_leaves(spark: SparkSession, model: PipelineModel, leaves: list[dict],
         "leaf double, rule_path string, raising array<string>, rate double, balanced_rate double")
     scored = model.transform(frame).drop("features", "rawPrediction", "probability", "prediction")
     return scored.join(F.broadcast(lookup), "leaf", "left")
+
+
+def build_scorer(spec: ModelSpec, settings: Settings) -> Pipeline:
+    """Logistic regression on log(1 + x) of the numeric indicators (usage is heavy-tailed) and
+    the categories one-hot, standardised; unweighted, so its probability is calibrated."""
+    numeric = [i.name for i in spec.indicators if not i.categorical]
+    categorical = [i for i in spec.indicators if i.categorical]
+    logs = ", ".join(f"log1p(greatest(`{c}`, 0D)) AS `{c}__log`" for c in numeric)
+    stages = [SQLTransformer(statement=f"SELECT *, {logs} FROM __THIS__")]
+    stages += [StringIndexer(inputCol=i.name, outputCol=f"{i.name}__lr_index", handleInvalid="keep",
+                             stringOrderType="alphabetAsc") for i in categorical]
+    stages.append(OneHotEncoder(inputCols=[f"{i.name}__lr_index" for i in categorical],
+                                outputCols=[f"{i.name}__onehot" for i in categorical], handleInvalid="keep"))
+    stages.append(VectorAssembler(inputCols=[f"{c}__log" for c in numeric]
+                                  + [f"{i.name}__onehot" for i in categorical], outputCol="lr_raw"))
+    stages.append(StandardScaler(inputCol="lr_raw", outputCol="lr_features", withMean=True, withStd=True))
+    stages.append(LogisticRegression(featuresCol="lr_features", labelCol=LABEL,
+                                     regParam=settings.propensity.reg_param, probabilityCol="lr_probability",
+                                     rawPredictionCol="lr_raw_prediction", predictionCol="lr_prediction"))
+    return Pipeline(stages=stages)
+
+
+def with_score(rows: DataFrame, scorer: PipelineModel | None) -> DataFrame:
+    """`rows` (after apply_leaves) plus SCORE: the leaf share, or the scorer's probability."""
+    if scorer is None:
+        return rows.withColumn(SCORE, F.col(LEAVER_SHARE))
+    scored = scorer.transform(rows)
+    return scored.select(*rows.columns, vector_to_array("lr_probability")[1].alias(SCORE))
