@@ -149,6 +149,8 @@ def test_training_registers_every_model_as_champion_with_metrics_and_artifacts(t
             a.path for a in client.list_artifacts(r.run_id, "rules")}
         assert {"rules/leaves.json", "rules/rules.md", "feature_importances.json", "lift_chart.png",
                 "lift_table.json", "indicators.json", "model"} <= artifacts
+        # propensity: the registered model is the logistic scorer, its tree is logged beside it
+        assert ("rules_model" in artifacts) == r.kind.startswith("propensity-")
     (segments,) = [r for r in summary.results if r.kind == "segments"]
     assert (segments.version, segments.promoted, segments.month) == (1, True, "2026-10")
     low, high = settings.segments.k_range
