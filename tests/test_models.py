@@ -463,3 +463,22 @@ def test_a_bad_population_condition_names_its_configuration_key(spark, base_sett
             population(frame, model_spec(bad, "propensity-news"))
     ok = population(frame, model_spec(base_settings, "propensity-news"))
     assert ok.count() == 1
+
+
+def test_every_scored_subscriber_gets_exactly_one_strategy(spark, scored):
+    settings, months, *_ = scored
+    summary = pipeline.recommend(spark, settings, months[-1:])
+    lakehouse = settings.path("lakehouse")
+    matrix = lh.read_table(spark, lakehouse, "gold.marketing_matrix").where(F.col("month") == months[-1])
+    stick = lh.read_table(spark, lakehouse, "gold.stickiness").where(F.col("month") == months[-1])
+    assert [(f.name, f.dataType) for f in matrix.schema.fields] == \
+        [(c, _parse_datatype_string(t)) for c, t, _ in gold.MARKETING_MATRIX]
+    assert matrix.count() == matrix.select("subscriber_id").distinct().count() == stick.count()
+    assert matrix.where(F.col("strategy").isNull() | F.col("matrix_rule").isNull()).count() == 0
+    assert sum(summary.strategies.values()) == stick.count()
+    # the rule that decided each row is the one its cell belongs to (spot check: do-not-market groups)
+    dnm = matrix.where(F.col("segment_group") == "do_not_market")
+    assert dnm.where(F.col("strategy") != "do_not_disturb").count() == 0
+    cells = lh.read_table(spark, lakehouse, "gold.matrix_summary").where(F.col("month") == months[-1])
+    assert cells.agg(F.sum("subscribers")).first()[0] == stick.count()
+    assert cells.agg(F.sum("share")).first()[0] == pytest.approx(1.0)

@@ -685,12 +685,12 @@ def recommend(spark: SparkSession, settings: Settings,
              .join(top, key, "left"))
     matrix = with_strategy(views, settings).withColumn("scored_at", scored_at) \
         .select(*names(gold.MARKETING_MATRIX))
-    summary = RecommendSummary(months, {}, {})
-    matrix = _write_table(spark, matrix, lh.GOLD["marketing_matrix"], lakehouse, in_months, started, summary)
     missing = matrix.where(F.col("strategy").isNull()).count()
-    if missing:
+    if missing:  # checked before anything is written
         raise ValueError(f"{missing:,} subscriber-month(s) of {months[0]}..{months[-1]} have no strategy: "
                          "a gold model table lacks them; re-run `sparkvalue score` for these months")
+    summary = RecommendSummary(months, {}, {})
+    matrix = _write_table(spark, matrix, lh.GOLD["marketing_matrix"], lakehouse, in_months, started, summary)
 
     started = time.perf_counter()
     cells = ["month", "value_tier", "stickiness_tier", "is_anomalous", "segment_group", "matrix_rule",
