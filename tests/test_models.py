@@ -138,11 +138,12 @@ def test_training_registers_every_model_as_champion_with_metrics_and_artifacts(t
         exp = client.get_experiment(run.info.experiment_id)
         assert exp.name == f"sparkvalue-{r.kind}"
         metrics = run.data.metrics
-        for m in ("heldout_auc", "heldout_average_precision", "heldout_top_decile_lift"):
-            assert 0.0 < metrics[m] < 100.0
+        assert 0.0 < metrics["heldout_auc"] < 1.0 and 0.0 < metrics["heldout_average_precision"] <= 1.0
+        # a propensity model may have no taker in its top tenth of ~200 held-out rows here
+        assert 0.0 <= metrics["heldout_top_decile_lift"] <= 10.0
         assert metrics["heldout_auc"] == pytest.approx(r.metrics.auc)
         if r.kind in ("stickiness", "anomaly"):
-            assert r.metrics.auc > 0.7
+            assert r.metrics.auc > 0.7 and r.metrics.top_decile_lift > 2.0
         confusion = {"stickiness": ("below_high_tp", "below_mid_fp"), "anomaly": ("flag_tp", "flag_recall")}
         assert all(c in metrics for c in confusion.get(r.kind, ()))
         artifacts = {a.path for a in client.list_artifacts(r.run_id)} | {
