@@ -121,6 +121,12 @@ def trained(spark, models_lake):
     return settings, pipeline.train(spark, settings)
 
 
+def assert_follows_contract(df, contract, name: str) -> None:
+    """The table's columns and types are exactly its documented contract, in order."""
+    assert [(f.name, f.dataType) for f in df.schema.fields] == \
+        [(c, _parse_datatype_string(t)) for c, t, _ in contract], name
+
+
 def _trees(summary):
     return [r for r in summary.results if r.kind != "segments"]
 
@@ -236,9 +242,7 @@ def test_gold_tables_follow_their_documented_columns_and_stamps(spark, scored):
     lakehouse = settings.path("lakehouse")
     for name, contract in (("stickiness", gold.STICKINESS), ("anomaly", gold.ANOMALY),
                            ("value", gold.VALUE), ("value_tiers", gold.VALUE_TIERS)):
-        df = lh.read_table(spark, lakehouse, f"gold.{name}")
-        assert [(f.name, f.dataType) for f in df.schema.fields] == \
-            [(c, _parse_datatype_string(t)) for c, t, _ in contract], name
+        assert_follows_contract(lh.read_table(spark, lakehouse, f"gold.{name}"), contract, name)
     stick = lh.read_table(spark, lakehouse, "gold.stickiness")
     silver = lh.read_table(spark, lakehouse, "silver.subscriber_features") \
         .where(F.col("status") != "cancelled")
@@ -408,9 +412,7 @@ def test_segment_and_propensity_tables(spark, scored):
     lakehouse = settings.path("lakehouse")
     for name, contract in (("segments", gold.SEGMENTS), ("segment_profiles", gold.SEGMENT_PROFILES),
                            ("propensity", gold.PROPENSITY), ("ld_targets", gold.LD_TARGETS)):
-        df = lh.read_table(spark, lakehouse, f"gold.{name}")
-        assert [(f.name, f.dataType) for f in df.schema.fields] == \
-            [(c, _parse_datatype_string(t)) for c, t, _ in contract], name
+        assert_follows_contract(lh.read_table(spark, lakehouse, f"gold.{name}"), contract, name)
     segments = lh.read_table(spark, lakehouse, "gold.segments")
     stick = lh.read_table(spark, lakehouse, "gold.stickiness")
     assert segments.count() == stick.count()  # every scored subscriber-month has a segment
@@ -472,8 +474,7 @@ def test_every_scored_subscriber_gets_exactly_one_strategy(spark, scored):
     lakehouse = settings.path("lakehouse")
     matrix = lh.read_table(spark, lakehouse, "gold.marketing_matrix").where(F.col("month") == months[-1])
     stick = lh.read_table(spark, lakehouse, "gold.stickiness").where(F.col("month") == months[-1])
-    assert [(f.name, f.dataType) for f in matrix.schema.fields] == \
-        [(c, _parse_datatype_string(t)) for c, t, _ in gold.MARKETING_MATRIX]
+    assert_follows_contract(matrix, gold.MARKETING_MATRIX, "marketing_matrix")
     assert matrix.count() == matrix.select("subscriber_id").distinct().count() == stick.count()
     assert matrix.where(F.col("strategy").isNull() | F.col("matrix_rule").isNull()).count() == 0
     assert sum(summary.strategies.values()) == stick.count()

@@ -17,6 +17,13 @@ def _month(value: str) -> str:
     return value
 
 
+def _month_target(parser: argparse.ArgumentParser, month_help: str, all_help: str) -> None:
+    """`--month M` (repeatable) or `--all`, exactly one of them."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--month", type=_month, action="append", help=month_help)
+    target.add_argument("--all", action="store_true", help=all_help)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", default="local", help="configuration environment (conf/<env>.yaml)")
@@ -45,9 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("features", parents=[common],
                        help="silver features, graph features and warnings from bronze")
-    target = f.add_mutually_exclusive_group(required=True)
-    target.add_argument("--month", type=_month, action="append", help="month to compute (repeatable)")
-    target.add_argument("--all", action="store_true", help="every month in bronze")
+    _month_target(f, "month to compute (repeatable)", "every month in bronze")
 
     t = sub.add_parser("train", parents=[common],
                        help="train the stickiness and anomaly trees (MLflow runs, registry, champion gate)")
@@ -57,15 +62,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", parents=[common],
                        help="gold value, stickiness and anomaly tables from the champion models")
-    target = s.add_mutually_exclusive_group(required=True)
-    target.add_argument("--month", type=_month, action="append", help="month to score (repeatable)")
-    target.add_argument("--all", action="store_true", help="every month in silver")
+    _month_target(s, "month to score (repeatable)", "every month in silver")
 
     r = sub.add_parser("recommend", parents=[common],
                        help="marketing matrix (one strategy per subscriber) from the gold model tables")
-    target = r.add_mutually_exclusive_group(required=True)
-    target.add_argument("--month", type=_month, action="append", help="month (repeatable)")
-    target.add_argument("--all", action="store_true", help="every month in silver")
+    _month_target(r, "month (repeatable)", "every month in silver")
 
     sub.add_parser("quality", parents=[common],
                    help="generated data only: champion models against the generator's truth")

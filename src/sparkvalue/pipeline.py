@@ -296,10 +296,14 @@ def _write_table(spark: SparkSession, df: DataFrame, doc: lh.TableDoc, lakehouse
     return spark.read.format("delta").load(path).where(in_months)
 
 
+def table_months(spark: SparkSession, settings: Settings, table: str) -> list[str]:
+    """Months present in a lakehouse table (a small aggregate, one row per month)."""
+    rows = lh.read_table(spark, settings.path("lakehouse"), table).select("month").distinct().collect()
+    return sorted(r[0] for r in rows)
+
+
 def bronze_months(spark: SparkSession, settings: Settings) -> list[str]:
-    """Months present in bronze subscribers (a small aggregate, one row per month)."""
-    subs = lh.read_table(spark, settings.path("lakehouse"), "bronze.subscribers")
-    return sorted(r[0] for r in subs.select("month").distinct().collect())
+    return table_months(spark, settings, "bronze.subscribers")
 
 
 def _write_checked(df: DataFrame, path: str, doc: lh.TableDoc, where: str) -> None:
@@ -322,9 +326,7 @@ class TrainSummary:
 
 
 def silver_months(spark: SparkSession, settings: Settings) -> list[str]:
-    """Months present in silver subscriber features (one small aggregate)."""
-    subs = lh.read_table(spark, settings.path("lakehouse"), "silver.subscriber_features")
-    return sorted(r[0] for r in subs.select("month").distinct().collect())
+    return table_months(spark, settings, "silver.subscriber_features")
 
 
 def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | None = None,
@@ -684,13 +686,15 @@ def recommend(spark: SparkSession, settings: Settings,
              .join(gold_table("segments", "segment", "segment_name", "segment_group"), key, "left")
              .join(top, key, "left"))
     matrix = with_strategy(views, settings).withColumn("scored_at", scored_at) \
-        .select(*names(gold.MARKETING_MATRIX))
+        .select(*names(gold.MARKETING_MATRIX)).persist(StorageLevel.MEMORY_AND_DISK)  # joined once
     missing = matrix.where(F.col("strategy").isNull()).count()
     if missing:  # checked before anything is written
         raise ValueError(f"{missing:,} subscriber-month(s) of {months[0]}..{months[-1]} have no strategy: "
                          "a gold model table lacks them; re-run `sparkvalue score` for these months")
     summary = RecommendSummary(months, {}, {})
-    matrix = _write_table(spark, matrix, lh.GOLD["marketing_matrix"], lakehouse, in_months, started, summary)
+    written = _write_table(spark, matrix, lh.GOLD["marketing_matrix"], lakehouse, in_months, started, summary)
+    matrix.unpersist()
+    matrix = written
 
     started = time.perf_counter()
     cells = ["month", "value_tier", "stickiness_tier", "is_anomalous", "segment_group", "matrix_rule",
