@@ -26,7 +26,7 @@ from sparkvalue.generate.population import (
     msisdn,
     service_propensity,
 )
-from sparkvalue.generate.rng import categorical, geometric, lognormal, pick, uniform
+from sparkvalue.generate.rng import categorical, geometric, lognormal, normal, pick, uniform
 
 # The generator's campaign library: offer code, channel, base response, true
 # effect of being contacted by archetype (default for the others).
@@ -108,13 +108,25 @@ def _active(t: int) -> Column:
     return (_c("first_t") <= t) & (_c("last_t") >= t)
 
 
+def _data_drop(plan: Plan, t: int) -> Column:
+    """A data user's sharp data drop in month `t` (the same draw as the usage extract's)."""
+    return _c("handset_class").isin("4g", "5g") & (normal(plan.seed, "data", _c("idx"), t)
+                                                  < prof.DATA_DROP["z"])
+
+
 def _service_state(plan: Plan, service: str) -> dict[str, Column]:
     """Initial holding, adoption month and cancellation month of a service."""
     row = {name: _c(name) for name in ("archetype", "scale", "age_band", "fam_member",
                                        "handset_class")}
     p = service_propensity(row, service)
     init = _u(plan, f"svc_init:{service}") < F.least(p * 4.0, F.lit(0.5))
-    adopt_t = F.when(~init, _c("t0") + geometric(_u(plan, f"svc_adopt:{service}"), p))
+    adopt_t = _c("t0") + geometric(_u(plan, f"svc_adopt:{service}"), p)
+    if service == prof.DATA_DROP["service"]:
+        after_drop = [F.when(_data_drop(plan, t) & (_c("t0") <= t)
+                             & (_u(plan, f"svc_drop:{service}", t) < prof.DATA_DROP["response"]), t + 1)
+                      for t in range(len(plan.months))]
+        adopt_t = F.least(adopt_t, *after_drop)
+    adopt_t = F.when(~init, adopt_t)
     start = F.when(init, F.lit(-1)).otherwise(adopt_t)
     episode_cancel = F.when(_u(plan, f"svc_ep_cancel:{service}") < 0.5, _c("onset_t"))
     random_cancel = _c("t0") + geometric(_u(plan, f"svc_cancel:{service}"), 0.012)
@@ -597,15 +609,24 @@ def truth_subscriber_month(pop: DataFrame, plan: Plan, t: int) -> DataFrame:
 
 
 def truth_propensity(pop: DataFrame, plan: Plan) -> DataFrame:
-    """One row per subscriber and service: the true monthly adoption probability."""
+    """One row per subscriber and service: the true monthly adoption probability, and the
+    months after which it rises to 1 - (1 - p)(1 - drop_response) (a sharp data drop)."""
     parts = []
     for service in SERVICES:
         s = {name: _svc(service, name) for name in ("p", "init")}
+        drops = F.array().cast("array<string>")
+        response = 0.0
+        if service == prof.DATA_DROP["service"]:
+            drops = F.filter(F.array(*[F.when(_data_drop(plan, t), F.lit(m))
+                                       for t, m in enumerate(plan.months)]), lambda m: m.isNotNull())
+            response = prof.DATA_DROP["response"]
         parts.append(pop.select(
             msisdn(_c("idx")).alias("subscriber_id"),
             F.lit(service).alias("service"),
             s["p"].alias("monthly_propensity"),
             s["init"].alias("held_before_window"),
+            drops.alias("drop_months"),
+            F.lit(response).alias("drop_response"),
         ))
     out = parts[0]
     for part in parts[1:]:

@@ -80,13 +80,18 @@ AGE_BY_ARCHETYPE = {
 # Value-added services: monthly fee, base monthly adoption log-odds, and the
 # usage profile that raises it (feature, weight per standard deviation).
 SERVICES = {
-    "news": {"fee": 5.0, "base": -4.6, "drivers": {"local_min": 1.1, "age_old": 1.6}},
+    "news": {"fee": 5.0, "base": -4.6, "drivers": {"local_min": 1.4, "age_old": 1.9}},
     "crbt": {"fee": 5.0, "base": -4.6, "drivers": {"incoming_min": 1.1, "family": 1.3}},
     "data_pack": {"fee": 20.0, "base": -4.4,
                   "drivers": {"data_mb": 1.0, "handset_4g5g": 1.6, "youth": 0.8}},
     "music": {"fee": 10.0, "base": -4.8, "drivers": {"data_mb": 0.5, "youth": 0.9}},
     "video": {"fee": 15.0, "base": -5.0, "drivers": {"data_mb": 0.8, "handset_4g5g": 0.6}},
 }
+
+# Time-varying adoption: a data user whose monthly data noise falls below
+# `z` standard deviations (a sharp drop, e.g. a capped month) takes a data pack
+# the next month with probability `response` (what 手机上网波动激发 targets).
+DATA_DROP = {"service": "data_pack", "z": -0.8, "response": 0.22}
 
 
 def by_archetype(archetype: Column, values: tuple[float, ...] | dict[str, str]) -> Column:

@@ -212,7 +212,8 @@ def propensity_quality(spark: SparkSession, settings: Settings) -> list[Propensi
     scored = lh.read_table(spark, lakehouse, "gold.propensity")
     key = load_key(settings)
     truth = _truth(spark, settings, "service_propensity").select(
-        pseudonymise("subscriber_id", key=key).alias("subscriber_id"), "service", "monthly_propensity")
+        pseudonymise("subscriber_id", key=key).alias("subscriber_id"), "service", "monthly_propensity",
+        "drop_months", "drop_response")
     out = []
     for name, cfg in settings.propensity.models.items():
         kind = f"propensity-{name}"
@@ -224,6 +225,10 @@ def propensity_quality(spark: SparkSession, settings: Settings) -> list[Propensi
                              & (F.col("model_version") == version))
                 .select("subscriber_id", "month", "probability").join(labels, ["subscriber_id", "month"])
                 .join(truth.where(F.col("service") == cfg.service), "subscriber_id")
+                .withColumn("true_propensity", F.when(
+                    F.array_contains("drop_months", F.col("month")),
+                    1 - (1 - F.col("monthly_propensity")) * (1 - F.col("drop_response")))
+                    .otherwise(F.col("monthly_propensity")))
                 .persist())
         if rows.isEmpty():
             raise ValueError(f"gold.propensity holds no rows of {name} v{version} for its held-out months "
@@ -231,7 +236,7 @@ def propensity_quality(spark: SparkSession, settings: Settings) -> list[Propensi
         model_metrics = binary_metrics_from_levels(
             score_levels(rows, score="probability", label="took", decimals=4))
         truth_metrics = binary_metrics_from_levels(
-            score_levels(rows, score="monthly_propensity", label="took", decimals=5))
+            score_levels(rows, score="true_propensity", label="took", decimals=5))
         rows.unpersist()
         out.append(PropensityQuality(name, holdout, model_metrics, truth_metrics, version))
     return out
