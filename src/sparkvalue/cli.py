@@ -65,8 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     _month_target(s, "month to score (repeatable)", "every month in silver")
 
     r = sub.add_parser("recommend", parents=[common],
-                       help="marketing matrix (one strategy per subscriber) from the gold model tables")
+                       help="marketing matrix, recommendations, discount audit, segment codes, "
+                            "corporate groups and VPN targets from the gold model tables")
     _month_target(r, "month (repeatable)", "every month in silver")
+
+    c = sub.add_parser("card", parents=[common],
+                       help="print the front-line card of one subscriber from the gold tables")
+    c.add_argument("subscriber", help="the subscriber's phone number (looked up by its pseudonym)")
+    c.add_argument("--month", type=_month, help="month of the card (default: the latest recommended)")
 
     sub.add_parser("quality", parents=[common],
                    help="generated data only: champion models against the generator's truth")
@@ -147,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_score(settings, None if args.all else args.month)
         elif args.command == "recommend":
             jobs.run_recommend(settings, None if args.all else args.month)
+        elif args.command == "card":
+            jobs.run_card(settings, args.subscriber, args.month)
         elif args.command == "quality":
             jobs.run_quality(settings)
         elif args.command == "demo":

@@ -252,8 +252,103 @@ class MatrixRule(_Section):
         return (chosen,) if isinstance(chosen, bool) else chosen
 
 
+# The campaign library's code (MISSION.md item 9, seed 营销活动编码): four digits, offer
+# type x method x requirement x gift, then a dash and a mnemonic, e.g. 2111-PREPAY200.
+OFFER_CODE_PARTS = {
+    "type": {"1": "uplift", "2": "retention", "3": "care"},
+    "method": {"1": "gift", "2": "discount", "3": "lottery", "4": "trial", "5": "service"},
+    "requirement": {"0": "none", "1": "prepay", "2": "minimum_spend", "3": "plan_change",
+                    "4": "tenure_commitment", "5": "take_service"},
+    "gift": {"1": "credit", "2": "handset", "3": "minutes", "4": "data", "5": "shopping_card",
+             "6": "service"},
+}
+OFFER_SLOTS = ("retention", "service", "usage")
+CHANNELS = ("outbound_call", "sms", "store", "app")
+CADENCES = ("monthly_batch", "daily_trigger")
+
+
+class Offer(_Section):
+    """One offer of the catalog; the expressions are Spark SQL over the offer frame's columns."""
+
+    code: str = Field(pattern=r"^\d{4}-[A-Z0-9][A-Z0-9-]*$")  # digits checked below
+    name: str = Field(min_length=1)
+    slot: Literal["retention", "service", "usage"]
+    family: str = Field(min_length=1)  # discounts of one family are never stacked
+    cost: float = Field(ge=0)          # yuan per subscriber who takes it
+    channels: tuple[Literal["outbound_call", "sms", "store", "app"], ...] = Field(min_length=1)
+    cadence: Literal["monthly_batch", "daily_trigger"]
+    propensity: str = Field(min_length=1)   # probability the subscriber takes it (0-1)
+    eligibility: str = Field(min_length=1)  # who may get it
+    exclusions: tuple[str, ...] = ()        # who may not, whatever the eligibility says
+
+    def decoded(self) -> dict[str, str]:
+        """The code's four digits in words: type, method, requirement, gift."""
+        return {part: OFFER_CODE_PARTS[part][digit]
+                for part, digit in zip(OFFER_CODE_PARTS, self.code[:4], strict=True)}
+
+    def expressions(self) -> dict[str, str]:
+        """Every Spark SQL expression of the offer by its place, e.g. `exclusions[1]`."""
+        out = {"propensity": self.propensity, "eligibility": self.eligibility}
+        out.update({f"exclusions[{i}]": e for i, e in enumerate(self.exclusions)})
+        return out
+
+    @model_validator(mode="after")
+    def _digits(self) -> Offer:
+        bad = [f"{part} digit {digit!r}" for part, digit in zip(OFFER_CODE_PARTS, self.code[:4], strict=True)
+               if digit not in OFFER_CODE_PARTS[part]]
+        if bad:
+            raise ValueError(f"offer {self.code}: unknown {', '.join(bad)}")
+        return self
+
+
+class Exclusion(_Section):
+    """A global exclusion: no offer at all for subscribers where `when` is true."""
+
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    reason: str = Field(min_length=1)
+    when: str = Field(min_length=1)
+
+
+class ChannelLimit(_Section):
+    per_subscriber: int = Field(ge=0)  # offers through the channel per subscriber per month
+
+
+class DiscountAudit(_Section):
+    max_return_rate: float = Field(le=1)          # "low return": return rate below this
+    stickiness_tiers: tuple[Literal["high", "mid", "low"], ...] = ("high",)  # "high stickiness"
+
+
 class Marketing(_Section):
     matrix: tuple[MatrixRule, ...] = Field(min_length=1)
+    exclusions: tuple[Exclusion, ...] = ()
+    strategy_weights: dict[str, dict[str, float]]
+    offers_per_slot: int = Field(2, ge=1)
+    channel_limits: dict[Literal["outbound_call", "sms", "store", "app"], ChannelLimit]
+    offers: tuple[Offer, ...] = Field(min_length=1)
+    discount_audit: DiscountAudit
+
+    @model_validator(mode="after")
+    def _catalog(self) -> Marketing:
+        codes = [o.code for o in self.offers]
+        twice = sorted({c for c in codes if codes.count(c) > 1})
+        if twice:
+            raise ValueError(f"offer code(s) used twice: {', '.join(twice)}")
+        excl = [e.code for e in self.exclusions]
+        if len(set(excl)) != len(excl):
+            raise ValueError("exclusion codes must be unique")
+        for strategy in STRATEGIES:
+            weights = self.strategy_weights.get(strategy)
+            if weights is None or set(weights) != set(OFFER_SLOTS):
+                raise ValueError(f"strategy_weights.{strategy} must give a weight to each of "
+                                 f"{', '.join(OFFER_SLOTS)}")
+        unknown = set(self.strategy_weights) - set(STRATEGIES)
+        if unknown:
+            raise ValueError(f"strategy_weights: unknown strategies {sorted(unknown)}")
+        for offer in self.offers:
+            missing = [c for c in offer.channels if c not in self.channel_limits]
+            if missing:
+                raise ValueError(f"offer {offer.code}: no channel_limits for {', '.join(missing)}")
+        return self
 
     @model_validator(mode="after")
     def _covers_every_cell_once(self) -> Marketing:
@@ -276,6 +371,62 @@ class Marketing(_Section):
             cell, rules = overlaps[0]
             raise ValueError(f"matrix rules {' and '.join(map(str, rules))} both cover {show(cell)} "
                              f"({len(overlaps)} overlapping combination(s))")
+        return self
+
+
+class SegmentCodeBands(_Section):
+    """Upper band edges per dimension: band 1 lies below the first edge, the last above the last."""
+
+    spend: tuple[float, ...] = Field(min_length=1, max_length=98)
+    minutes: tuple[float, ...] = Field(min_length=1, max_length=98)
+    data: tuple[float, ...] = Field(min_length=1, max_length=98)
+    tenure: tuple[float, ...] = Field(min_length=1, max_length=98)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> SegmentCodeBands:
+        for name in ("spend", "minutes", "data", "tenure"):
+            edges = getattr(self, name)
+            if list(edges) != sorted(set(edges)):
+                raise ValueError(f"bands.{name} must be strictly increasing: {list(edges)}")
+        return self
+
+
+class SegmentCodes(_Section):
+    rising_ratio: float = Field(gt=1)     # this month / previous 3-month average above this
+    declining_ratio: float = Field(gt=0, lt=1)
+    warning_ratio: float = Field(gt=0, lt=1)
+    bands: SegmentCodeBands
+
+    @model_validator(mode="after")
+    def _order(self) -> SegmentCodes:
+        if self.warning_ratio >= self.declining_ratio:
+            raise ValueError("warning_ratio must be below declining_ratio")
+        return self
+
+
+KEY_PERSON_VALUES = ("low", "mid", "high")
+
+
+class VpnSeeds(_Section):
+    segment_groups: tuple[Literal["marketing_first", "retention_first", "corporate_related",
+                                  "do_not_market"], ...] = Field(min_length=1)
+    seed_min_vpn_minutes: float = Field(ge=0)    # an active VPN member
+    silent_max_vpn_minutes: float = Field(gt=0)  # target 1: fewer VPN minutes than this
+    target2_min_calls: int = Field(ge=1)         # target 2: calls with the seed at least this
+
+
+class Corporate(_Section):
+    return_bands: tuple[float, float, float, float]  # lower edges, highest first: > 85%, 75-85 ...
+    priority: tuple[tuple[int, int, int], ...] = Field(min_length=5, max_length=5)
+    vpn_seeds: VpnSeeds
+
+    @model_validator(mode="after")
+    def _cells(self) -> Corporate:
+        if list(self.return_bands) != sorted(self.return_bands, reverse=True):
+            raise ValueError("return_bands must go from the highest edge down")
+        cells = sorted(p for row in self.priority for p in row)
+        if cells != list(range(1, 16)):
+            raise ValueError(f"priority must number the 15 cells 1..15 once each, got {cells}")
         return self
 
 
@@ -317,6 +468,8 @@ class Settings(_Section):
     propensity: Propensity
     long_distance: LongDistance
     marketing: Marketing
+    segment_codes: SegmentCodes
+    corporate: Corporate
     warnings: Warnings
 
     def path(self, name: str) -> str:

@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
@@ -656,17 +656,22 @@ class RecommendSummary:
     tables: dict[str, str]
     strategies: dict[str, int]  # subscribers per strategy over the months
     seconds: dict[str, float] = field(default_factory=dict)
+    offers: dict[str, int] = field(default_factory=dict)  # recommended offers per slot
+    excluded: int = 0  # subscriber-months excluded from every offer
 
 
 def recommend(spark: SparkSession, settings: Settings,
               months: list[str] | tuple[str, ...]) -> RecommendSummary:
-    """The marketing matrix of `months` from the gold model tables (score them first)."""
+    """The marketing matrix, recommendations, exclusions, discount audit, segment codes, corporate
+    group priority and VPN targets of `months` from the gold model tables (score them first)."""
     from datetime import UTC, datetime
 
     from sparkvalue.features.columns import names
     from sparkvalue.marketing.matrix import with_strategy
+    from sparkvalue.marketing.offers import check_catalog
     from sparkvalue.models import columns as gold
 
+    check_catalog(spark, settings)  # a bad offer rule stops the run before anything is written
     months = sorted(set(months))
     lakehouse = settings.path("lakehouse")
     in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
@@ -705,4 +710,63 @@ def recommend(spark: SparkSession, settings: Settings,
                  in_months, started, summary)
     summary.strategies = {r["strategy"]: r["n"] for r in
                           matrix.groupBy("strategy").agg(F.count("*").alias("n")).collect()}
+    _recommend_offers(spark, settings, months, matrix, in_months, scored_at, summary)
+    _marketing_tables(spark, settings, months, in_months, summary)
     return summary
+
+
+def _recommend_offers(spark: SparkSession, settings: Settings, months: list[str], matrix: DataFrame,
+                      in_months: str, scored_at: Column, summary: RecommendSummary) -> None:
+    """gold.recommendations and gold.marketing_exclusions from the offer frame."""
+    from sparkvalue.marketing import offers
+
+    lakehouse = settings.path("lakehouse")
+    started = time.perf_counter()
+    frame = offers.offer_frame(spark, settings, months, matrix)
+    recs, exclusions, staged = offers.recommend(frame, settings, scored_at)
+    recs = _write_table(spark, recs, lh.GOLD["recommendations"], lakehouse, in_months, started, summary)
+    started = time.perf_counter()
+    exclusions = _write_table(spark, exclusions, lh.GOLD["marketing_exclusions"], lakehouse, in_months,
+                              started, summary)
+    staged.unpersist()
+    summary.offers = {r["slot"]: r["n"] for r in recs.where("recommended").groupBy("slot")
+                      .agg(F.count("*").alias("n")).collect()}
+    summary.excluded = exclusions.count()
+
+
+def _marketing_tables(spark: SparkSession, settings: Settings, months: list[str], in_months: str,
+                      summary: RecommendSummary) -> None:
+    """Discount audit, segment codes, corporate group priority and VPN targets of `months`."""
+    from sparkvalue.features.columns import names
+    from sparkvalue.marketing import audit, codes, groups
+    from sparkvalue.models import columns as gold
+
+    lakehouse = settings.path("lakehouse")
+
+    def table(name: str) -> DataFrame:
+        return lh.read_table(spark, lakehouse, name).where(in_months)
+
+    features = table("silver.subscriber_features")
+    months_df = spark.createDataFrame([(m,) for m in months], "month string")
+    bundles = lh.read_table(spark, lakehouse, "bronze.bundles")
+
+    def write(name: str, df: DataFrame, started: float) -> DataFrame:
+        return _write_table(spark, df.select(*names(getattr(gold, name.upper()))), lh.GOLD[name], lakehouse,
+                            in_months, started, summary)
+
+    started = time.perf_counter()
+    received = audit.received_discounts(bundles, features, months_df)
+    write("discount_audit", audit.discount_audit(received, features, table("gold.stickiness"),
+                                                 table("gold.value"), settings), started)
+    started = time.perf_counter()
+    segment_codes = write("segment_codes", codes.segment_codes(features, settings), started)
+    started = time.perf_counter()
+    write("segment_code_summary", codes.code_summary(segment_codes, features), started)
+    started = time.perf_counter()
+    priority = write("group_priority", groups.group_priority(table("bronze.groups"), features,
+                                                             table("gold.value"), settings), started)
+    started = time.perf_counter()
+    write("group_priority_summary", groups.priority_summary(spark, priority, settings), started)
+    started = time.perf_counter()
+    write("vpn_targets", groups.vpn_targets(features, table("gold.segments"), table("bronze.call_edges"),
+                                            settings), started)

@@ -90,9 +90,18 @@ def run_recommend(settings: Settings, months: list[str] | None) -> pipeline.Reco
     total = sum(summary.strategies.values())
     print(f"marketing matrix of {len(summary.months)} month(s) {summary.months[0]} .. {summary.months[-1]}: "
           + ", ".join(f"{k} {v / total:.1%}" for k, v in sorted(summary.strategies.items())))
+    print("  offers recommended: " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.offers.items()))
+          + f"; subscriber-months excluded from every offer: {summary.excluded:,}")
     for table, path in summary.tables.items():
-        print(f"  {table:<18}{path}  ({summary.seconds[table]:.0f}s)")
+        print(f"  {table:<24}{path}  ({summary.seconds[table]:.0f}s)")
     return summary
+
+
+def run_card(settings: Settings, subscriber: str, month: str | None) -> None:
+    from sparkvalue.marketing.card import subscriber_card
+
+    spark = build_session(settings, app_name="sparkvalue-card")
+    print(subscriber_card(spark, settings, subscriber, month).render())
 
 
 def run_demo(settings: Settings) -> None:

@@ -117,6 +117,40 @@ GOLD = {
         "gold", "matrix_summary", "one row per matrix cell present per month",
         ("month", "value_tier", "stickiness_tier", "is_anomalous", "segment_group"),
         "Subscribers per cell of the marketing matrix and its strategy, for BI."),
+    "recommendations": TableDoc(
+        "gold", "recommendations", "one row per subscriber per eligible offer per month",
+        ("subscriber_id", "month", "offer_code"),
+        "Every offer of the catalog a subscriber is eligible for, with its score; the "
+        "recommended ones ranked (up to marketing.offers_per_slot retention, service and usage "
+        "offers, one per family, within the channel limits) with channel, cadence and the reason. "
+        "Excluded subscribers (gold.marketing_exclusions) have no rows."),
+    "marketing_exclusions": TableDoc(
+        "gold", "marketing_exclusions", "one row per excluded subscriber per month",
+        ("subscriber_id", "month"),
+        "Subscribers who get no offer this month and the global exclusions (marketing.exclusions) "
+        "that hold for them."),
+    "discount_audit": TableDoc(
+        "gold", "discount_audit", "one row per discount per month", ("month", "discount"),
+        "Per discount: receivers, those with low return and high stickiness who still get it, "
+        "their cost, overlap with other discounts, yearly cost and the saving if cleaned up."),
+    "segment_codes": TableDoc(
+        "gold", "segment_codes", "one row per subscriber per month", ("subscriber_id", "month"),
+        "Trend class x dimension x band: one segment code per subscriber (MISSION.md item 11), "
+        "with the subscriber's band in each dimension."),
+    "segment_code_summary": TableDoc(
+        "gold", "segment_code_summary", "one row per trend class per month", ("month", "trend_class"),
+        "Subscribers, share, bundle (binding) rate and average revenue per trend class."),
+    "group_priority": TableDoc(
+        "gold", "group_priority", "one row per corporate group per month", ("month", "group_id"),
+        "Each corporate group's return-rate band and key-person value, and the service-priority "
+        "cell (1-15, corporate.priority) they give."),
+    "group_priority_summary": TableDoc(
+        "gold", "group_priority_summary", "one row per priority cell per month (all 15)",
+        ("month", "priority"), "Corporate groups per service-priority cell, for BI."),
+    "vpn_targets": TableDoc(
+        "gold", "vpn_targets", "one row per seed or target per month", ("subscriber_id", "month"),
+        "VPN seed targeting: active VPN members of the seed segment groups, silent members of "
+        "their VPN (target 1) and outsiders who call them often (target 2), with the linking seed."),
 }
 CATALOG: dict[str, TableDoc] = {
     **{f"bronze.{n}": d for n, d in BRONZE.items()},

@@ -179,3 +179,105 @@ MATRIX_SUMMARY = [
     ("subscribers", "long", "subscribers in the cell"),
     ("share", "double", "share of the month's subscribers"),
 ]
+
+RECOMMENDATIONS = [
+    *_KEY,
+    ("offer_code", "string", "offer of the catalog (marketing.offers): type x method x requirement x gift"),
+    ("offer_name", "string", "what the offer is"),
+    ("slot", "string", "retention, service or usage"),
+    ("family", "string", "discount family; two offers of one family are never both recommended"),
+    ("offer_type", "string", "uplift, retention or care (the code's first digit)"),
+    ("method", "string", "gift, discount, lottery, trial or service (second digit)"),
+    ("requirement", "string", "what the subscriber commits to (third digit)"),
+    ("gift", "string", "what the subscriber gets (fourth digit)"),
+    ("cadence", "string", "monthly_batch or daily_trigger"),
+    ("channel", "string", "channel chosen for the offer (the first of its channels if not recommended)"),
+    ("strategy", "string", "the subscriber's marketing-matrix strategy"),
+    ("propensity", "double", "probability the subscriber takes the offer (its propensity expression)"),
+    ("clv", "double", "the subscriber's customer lifetime value (gold.value, yuan)"),
+    ("strategy_weight", "double", "weight of the strategy for the offer's slot (marketing.strategy_weights)"),
+    ("cost", "double", "cost of the offer per taker (yuan)"),
+    ("score", "double", "propensity x CLV x strategy weight - cost"),
+    ("recommended", "boolean", "on the subscriber's list"),
+    ("rank", "int", "position on the list, 1 first (null: not recommended)"),
+    ("slot_rank", "int", "position within its slot, 1 or 2 (null: not recommended)"),
+    ("reason", "string", "why: strategy, the eligibility rule, the scores; or why it was left off"),
+    ("scored_at", "timestamp", "when the run started (UTC)"),
+]
+
+MARKETING_EXCLUSIONS = [
+    *_KEY,
+    ("exclusion_codes", "array<string>", "global exclusions (marketing.exclusions) that hold"),
+    ("exclusion_reasons", "array<string>", "their readable reasons"),
+    ("strategy", "string", "the subscriber's marketing-matrix strategy"),
+    ("scored_at", "timestamp", "when the run started (UTC)"),
+]
+
+DISCOUNT_AUDIT = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("discount", "string", "discount received: a bundle type, or discount_plan"),
+    ("receivers", "long", "subscribers receiving it this month"),
+    ("low_return_high_stickiness", "long", "of those, with a low return rate and high stickiness "
+                                           "(marketing.discount_audit)"),
+    ("share_flagged", "double", "low_return_high_stickiness / receivers"),
+    ("monthly_cost", "double", "discount granted to the flagged subscribers this month (yuan)"),
+    ("overlap_rate", "double", "share of the flagged who also receive another discount"),
+    ("yearly_cost", "double", "monthly_cost x 12"),
+    ("revenue_at_risk", "double", "yearly revenue the flagged would take with them if they left: "
+                                  "sum of (1 - P(stay)) x 3-month average revenue x 12"),
+    ("saving_if_cleaned", "double", "yearly_cost - revenue_at_risk: what stopping the discount saves"),
+]
+
+SEGMENT_CODES = [
+    *_KEY,
+    ("trend_class", "string", "1 stable, 21/22/23 spend/voice/data rising, 3 declining, "
+                              "41/42/43 spend/voice/data decline warning, 5 pre-cancel or cancelled"),
+    ("dimension", "int", "2 spend, 3 minutes, 4 data (the trend's dimension; spend for 1, 3, 5)"),
+    ("band", "int", "band of the subscriber in that dimension (segment_codes.bands)"),
+    ("segment_code", "string", "trend class-dimension-band, e.g. 23-4-03"),
+    ("spend_band", "int", "revenue band"),
+    ("minutes_band", "int", "MOU band"),
+    ("data_band", "int", "data volume band"),
+    ("tenure_band", "int", "tenure band"),
+    ("has_bundle", "boolean", "a bundle (commitment) is running"),
+]
+
+SEGMENT_CODE_SUMMARY = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("trend_class", "string", "trend class"),
+    ("subscribers", "long", "subscribers in the class"),
+    ("share", "double", "share of the month's subscribers"),
+    ("bundle_rate", "double", "share of the class with a running bundle (binding rate)"),
+    ("avg_revenue", "double", "average revenue this month"),
+]
+
+GROUP_PRIORITY = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("group_id", "string", "corporate group"),
+    ("industry", "string", "industry"),
+    ("group_return_rate", "double", "(group revenue - group cost) / group revenue"),
+    ("return_band", "string", "above_85, 75_85, 50_75, 0_50 or below_0 (corporate.return_bands)"),
+    ("members", "long", "subscribers of the group this month"),
+    ("key_persons", "long", "key persons among them"),
+    ("key_person_value", "string", "best value tier of its key persons: low, mid or high (mid_high/high)"),
+    ("priority", "int", "service priority cell, 1-15 (corporate.priority), 1 served first"),
+]
+
+GROUP_PRIORITY_SUMMARY = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("priority", "int", "service priority cell, 1-15"),
+    ("return_band", "string", "return-rate band of the cell"),
+    ("key_person_value", "string", "key-person value of the cell"),
+    ("groups", "long", "corporate groups in the cell (0 when empty)"),
+    ("share", "double", "share of the month's groups"),
+]
+
+VPN_TARGETS = [
+    *_KEY,
+    ("role", "string", "seed (active VPN member of a seed segment group), target_1 (silent member "
+                       "of a seed's VPN) or target_2 (not in the VPN, calls a seed often)"),
+    ("vpn_group_id", "string", "the VPN the campaign is about"),
+    ("seed_id", "string", "the seed who links the target (pseudonym; the subscriber itself for seeds)"),
+    ("calls_with_seed", "long", "calls between target and seed this month (seeds: 0)"),
+    ("vpn_min", "double", "the subscriber's VPN minutes this month"),
+]
