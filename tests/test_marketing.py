@@ -129,10 +129,12 @@ def test_eligibility_boundaries_and_offer_exclusions(spark, base_settings):
                                             eligibility="tenure_months >= 2 AND revenue >= 20",
                                             exclusions=["bundles_active > 0"]),
                        strategy_weights={"marketing_led": {"retention": 1.0}})
-    rows = [{"subscriber_id": "tenure1", "tenure_months": 1}, {"subscriber_id": "tenure2", "tenure_months": 2},
+    rows = [{"subscriber_id": "tenure1", "tenure_months": 1},
+            {"subscriber_id": "tenure2", "tenure_months": 2},
             {"subscriber_id": "rev19", "revenue": 19.99}, {"subscriber_id": "rev20", "revenue": 20.0},
             {"subscriber_id": "no_tenure", "tenure_months": None},
-            {"subscriber_id": "bundled", "bundles_active": 1}, {"subscriber_id": "no_bundle", "bundles_active": 0}]
+            {"subscriber_id": "bundled", "bundles_active": 1},
+            {"subscriber_id": "no_bundle", "bundles_active": 0}]
     recs, _ = run(spark, settings, rows)
     got = spark.createDataFrame([(r["subscriber_id"], r["offer_code"]) for r in recs],
                                 "subscriber_id string, offer_code string")
@@ -217,9 +219,9 @@ def test_the_loader_rejects_unknown_code_digits_and_duplicate_codes(base_setting
 
 
 def test_segment_codes_classify_trends_and_bands(spark, base_settings):
-    cols = "subscriber_id string, month string, status string, revenue_vs_prev3 double, mou_vs_prev3 double, " \
-           "data_mb_vs_prev3 double, revenue double, mou double, data_mb double, tenure_months int, " \
-           "bundles_active long"
+    cols = "subscriber_id string, month string, status string, revenue_vs_prev3 double, " \
+           "mou_vs_prev3 double, data_mb_vs_prev3 double, revenue double, mou double, data_mb double, " \
+           "tenure_months int, bundles_active long"
     rows = [("stable", "active", 1.0, 1.0, 1.0, 5.0, 40.0, 50.0, 2, 0),
             ("spend_up", "active", 1.2, 1.0, 1.0, 30.0, 300.0, 50.0, 12, 1),
             ("voice_up", "active", 1.0, 1.5, 1.0, 30.0, 300.0, 50.0, 12, 0),
@@ -254,8 +256,9 @@ def test_group_priority_cells_and_the_fifteen_cell_summary(spark, base_settings)
         [("a", "2026-10", "G1", True), ("b", "2026-10", "G1", False), ("c", "2026-10", "G2", True),
          ("d", "2026-10", "G3", True), ("e", "2026-10", "G4", False)],
         "subscriber_id string, month string, group_id string, is_key_person boolean")
-    value = spark.createDataFrame([("a", "2026-10", "high"), ("b", "2026-10", "high"), ("c", "2026-10", "mid"),
-                                   ("d", "2026-10", "low")], "subscriber_id string, month string, value_tier string")
+    value = spark.createDataFrame(
+        [(s, "2026-10", tier) for s, tier in (("a", "high"), ("b", "high"), ("c", "mid"), ("d", "low"))],
+        "subscriber_id string, month string, value_tier string")
     got = groups.group_priority(groups_df, features, value, base_settings)
     expected = spark.createDataFrame([
         ("G1", "above_85", 2, 1, "high", 1), ("G2", "75_85", 1, 1, "mid", 5), ("G3", "0_50", 1, 1, "low", 13),
@@ -292,11 +295,11 @@ def test_vpn_seeds_and_their_two_targets(spark, base_settings):
 def test_discount_audit_counts_costs_and_overlap(spark, base_settings):
     months = spark.createDataFrame([("2026-10",)], "month string")
     bundles = spark.createDataFrame(
-        [("a", "minimum_spend", "2026-01-01", "2026-12-31", 10.0), ("b", "minimum_spend", "2026-01-01",
-                                                                      "2026-12-31", 20.0),
+        [("a", "minimum_spend", "2026-01-01", "2026-12-31", 10.0),
+         ("b", "minimum_spend", "2026-01-01", "2026-12-31", 20.0),
          ("c", "minimum_spend", "2026-01-01", "2026-09-30", 99.0)],  # ended before October
-        "subscriber_id string, bundle_type string, start_date string, end_date string, monthly_discount double"
-    ).selectExpr("subscriber_id", "bundle_type", "to_date(start_date) start_date", "to_date(end_date) end_date",
+        "subscriber_id string, bundle_type string, start string, end string, monthly_discount double"
+    ).selectExpr("subscriber_id", "bundle_type", "to_date(start) start_date", "to_date(end) end_date",
                  "monthly_discount")
     features = spark.createDataFrame(
         [("a", "2026-10", "discount", 15.0, 10.0, 0.3), ("b", "2026-10", "standard", 20.0, 20.0, 0.9)],

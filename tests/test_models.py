@@ -484,3 +484,69 @@ def test_every_scored_subscriber_gets_exactly_one_strategy(spark, scored):
     cells = lh.read_table(spark, lakehouse, "gold.matrix_summary").where(F.col("month") == months[-1])
     assert cells.agg(F.sum("subscribers")).first()[0] == stick.count()
     assert cells.agg(F.sum("share")).first()[0] == pytest.approx(1.0)
+
+
+def test_recommendations_keep_exclusions_families_slots_and_channel_limits(spark, scored):
+    settings, months, *_ = scored
+    month = months[-1]
+    pipeline.recommend(spark, settings, [month])
+    lakehouse = settings.path("lakehouse")
+
+    def table(name):
+        return lh.read_table(spark, lakehouse, f"gold.{name}").where(F.col("month") == month)
+
+    for name in ("recommendations", "marketing_exclusions", "discount_audit", "segment_codes",
+                 "segment_code_summary", "group_priority", "group_priority_summary", "vpn_targets"):
+        assert_follows_contract(table(name), getattr(gold, name.upper()), name)
+    recs, excluded = table("recommendations"), table("marketing_exclusions")
+    matrix = table("marketing_matrix")
+    chosen = recs.where("recommended")
+    assert chosen.count() > 0
+    assert chosen.join(excluded, ["subscriber_id", "month"]).count() == 0  # no excluded subscriber gets one
+    quiet = matrix.where(F.col("strategy") == "do_not_disturb")
+    assert recs.join(quiet, ["subscriber_id", "month"]).count() == 0
+    per_slot = chosen.groupBy("subscriber_id", "slot").count()
+    assert per_slot.where(F.col("count") > settings.marketing.offers_per_slot).count() == 0
+    assert chosen.groupBy("subscriber_id", "family").count().where("count > 1").count() == 0
+    per_channel = chosen.groupBy("channel", "subscriber_id").count().collect()
+    limits = settings.marketing.channel_limits
+    assert all(r["count"] <= limits[r["channel"]].per_subscriber for r in per_channel)
+    # ranks run 1..n per subscriber in score order
+    ranks = chosen.groupBy("subscriber_id").agg(F.sort_array(F.collect_list("rank")).alias("r"),
+                                                F.count("*").alias("n"))
+    assert ranks.where(F.col("r") != F.sequence(F.lit(1), F.col("n"))).count() == 0
+    w = Window.partitionBy("subscriber_id").orderBy("rank")
+    worse_first = chosen.withColumn("prev", F.lag("score").over(w)).where(F.col("score") > F.col("prev"))
+    assert worse_first.count() == 0
+    silver = lh.read_table(spark, lakehouse, "silver.subscriber_features").where(F.col("month") == month)
+    assert table("segment_codes").count() == silver.count()  # cancelled ones too, as class 5
+    assert table("group_priority_summary").count() == 15
+
+
+def test_the_card_shows_a_real_subscriber_and_refuses_an_unknown_number(spark, scored):
+    from sparkvalue.marketing.card import UnknownSubscriberError, subscriber_card
+    from sparkvalue.privacy import load_key, pseudonymise_value
+
+    settings, months, *_ = scored
+    month = months[-1]
+    lakehouse = settings.path("lakehouse")
+    landing = spark.read.option("header", True).csv(f"{settings.path('landing')}/subscribers/extract={month}")
+    numbers = [r[0] for r in landing.select("subscriber_id").limit(200).collect()]
+    key = load_key(settings)
+    pseudonyms = {pseudonymise_value(n, key=key): n for n in numbers}
+    offered = (lh.read_table(spark, lakehouse, "gold.recommendations")
+               .where((F.col("month") == month) & F.col("recommended")
+                      & F.col("subscriber_id").isin(list(pseudonyms))).select("subscriber_id").first())
+    assert offered is not None
+    number = pseudonyms[offered[0]]
+    card = subscriber_card(spark, settings, number, month)
+    text = card.render()
+    assert number not in text and offered[0] in text
+    for heading in ("snapshot cohort", "family head", "VPN", "stickiness tier", "new-service potential",
+                    "usage segment", "1. ranked offers", "2. eligible prepay offers", "3. usage offers",
+                    "4. services", "5. trials"):
+        assert heading in text
+    assert card.ranked and [r["rank"] for r in card.ranked] == list(range(1, len(card.ranked) + 1))
+    with pytest.raises(UnknownSubscriberError,
+                       match=f"no subscriber with that number in gold.marketing_matrix for {month}"):
+        subscriber_card(spark, settings, "+86 000 0000 0000", month)

@@ -91,7 +91,7 @@ SERVICES = {
 # Time-varying adoption: a data user whose monthly data noise falls below
 # `z` standard deviations (a sharp drop, e.g. a capped month) takes a data pack
 # the next month with probability `response` (what 手机上网波动激发 targets).
-DATA_DROP = {"service": "data_pack", "z": -0.8, "response": 0.22}
+DATA_DROP = {"service": "data_pack", "z": -1.5, "response": 0.35}
 
 
 def by_archetype(archetype: Column, values: tuple[float, ...] | dict[str, str]) -> Column:

@@ -1,9 +1,10 @@
 """Segment codes (MISSION.md item 11): trend class x dimension x band, one per subscriber.
 
 Trend classes, first match wins: 5 pre-cancel or cancelled; 41/42/43 spend/voice/data
-below `warning_ratio` of the previous 3-month average; 3 spend below `declining_ratio`; 21/22/23 spend/voice/data above `rising_ratio`; 1 stable. The
-dimension is the one the class is about (2 spend, 3 minutes, 4 data; spend for 1, 3, 5)
-and the band is the subscriber's band in it, so `23-4-03` reads "data rising, data band 3".
+below `warning_ratio` of the previous 3-month average; 3 spend below `declining_ratio`;
+21/22/23 spend/voice/data above `rising_ratio`; 1 stable. The dimension is the one the
+class is about (2 spend, 3 minutes, 4 data; spend for 1, 3, 5) and the band is the
+subscriber's band in it, so `23-4-03` reads "data rising, data band 3".
 """
 
 from __future__ import annotations
