@@ -91,7 +91,23 @@ def render() -> str:
         lines.append("| column | type | meaning |")
         lines.append("|---|---|---|")
         lines += [f"| `{c}` | {t} | {d} |" for c, t, d in _columns(name, doc)]
+    lines += _offer_frame()
     return "\n".join(lines) + "\n"
+
+
+def _offer_frame() -> list[str]:
+    """The columns that `marketing.exclusions` and the offers' rules may use (not a table)."""
+    from sparkvalue.config import load_config
+    from sparkvalue.marketing.offers import frame_columns
+
+    return ["", "## Offer frame (not a table)", "",
+            "The columns `marketing.exclusions` and the offers' `propensity`, `eligibility` and "
+            "`exclusions` expressions (Spark SQL) may use: one row per subscriber per month, joined from "
+            "silver.subscriber_features, silver.graph_features, silver.warnings, gold.marketing_matrix, "
+            "gold.value, gold.propensity (one `p_<model>` per configured model) and bronze.contact_history. "
+            "`sparkvalue recommend` checks every expression against them before it reads any data.", "",
+            "| column | type | meaning |", "|---|---|---|",
+            *[f"| `{c}` | {t} | {d} |" for c, t, d in frame_columns(load_config("local"))]]
 
 
 def write_tables_doc(root: str) -> str:
