@@ -28,13 +28,13 @@ from sparkvalue.generate.population import (
 )
 from sparkvalue.generate.rng import categorical, geometric, lognormal, normal, pick, uniform
 
-# The generator's campaign library: offer code, channel, base response, true
-# effect of being contacted by archetype (default for the others).
+# The generator's campaigns: offer code (of the shipped catalog, marketing.offers), channel,
+# base response, true effect of being contacted by archetype (default for the others).
 CAMPAIGN_OFFERS = (
-    ("RET-PREPAY-100-GIFT50", "outbound_call", 0.04, {"migrant_worker": 0.10, "youth_data": 0.08,
-                                                      "new_joiner": 0.12}, 0.05),
-    ("SVC-NEWS-TRIAL-3M", "sms", 0.03, {"elderly_low": 0.09, "local_premium": 0.06}, 0.03),
-    ("USE-DATA-PACK-20", "app", 0.05, {"youth_data": 0.15, "new_joiner": 0.08}, 0.04),
+    ("2111-PREPAY200-CREDIT200", "outbound_call", 0.04, {"migrant_worker": 0.10, "youth_data": 0.08,
+                                                         "new_joiner": 0.12}, 0.05),
+    ("1456-NEWS-TRIAL-3M", "sms", 0.03, {"elderly_low": 0.09, "local_premium": 0.06}, 0.03),
+    ("1254-DATAPACK5-HALF", "app", 0.05, {"youth_data": 0.15, "new_joiner": 0.08}, 0.04),
 )
 
 
