@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
                             "corporate groups and VPN targets from the gold model tables")
     _month_target(r, "month (repeatable)", "every month in silver")
 
+    e = sub.add_parser("evaluate", parents=[common],
+                       help="campaign results against control groups and uplift by propensity decile")
+    _month_target(e, "contact month (repeatable)", "every month of the contact history")
+
     c = sub.add_parser("card", parents=[common],
                        help="print the front-line card of one subscriber from the gold tables")
     c.add_argument("subscriber", help="the subscriber's phone number (looked up by its pseudonym)")
@@ -153,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_score(settings, None if args.all else args.month)
         elif args.command == "recommend":
             jobs.run_recommend(settings, None if args.all else args.month)
+        elif args.command == "evaluate":
+            jobs.run_evaluate(settings, None if args.all else args.month)
         elif args.command == "card":
             jobs.run_card(settings, args.subscriber, args.month)
         elif args.command == "quality":

@@ -770,3 +770,44 @@ def _marketing_tables(spark: SparkSession, settings: Settings, months: list[str]
     started = time.perf_counter()
     write("vpn_targets", groups.vpn_targets(features, table("gold.segments"), table("bronze.call_edges"),
                                             settings), started)
+
+
+# ------------------------------------------------------------------ closed loop
+
+@dataclass
+class EvaluateSummary:
+    months: list[str]
+    tables: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def contact_months(spark: SparkSession, settings: Settings) -> list[str]:
+    return table_months(spark, settings, "bronze.contact_history")
+
+
+def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> EvaluateSummary:
+    """Campaign results and uplift by propensity decile of the contacts made in `months`."""
+    from sparkvalue.closedloop import campaigns
+    from sparkvalue.features.columns import names
+    from sparkvalue.models import columns as gold
+
+    months = sorted(set(months))
+    lakehouse = settings.path("lakehouse")
+    in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
+    contacts = (lh.read_table(spark, lakehouse, "bronze.contact_history").drop("month", "_source_file")
+                .withColumn("month", F.date_format("contact_date", "yyyy-MM")).where(in_months))
+    revenue = lh.read_table(spark, lakehouse, "silver.subscriber_features").select("subscriber_id", "month",
+                                                                                  "revenue")
+    segments = lh.read_table(spark, lakehouse, "gold.segments").where(in_months)
+    summary = EvaluateSummary(months, {})
+    started = time.perf_counter()
+    results = campaigns.campaign_results(contacts, revenue, segments, settings)
+    _write_table(spark, results.select(*names(gold.CAMPAIGN_RESULTS)), lh.GOLD["campaign_results"], lakehouse,
+                 in_months, started, summary)
+    started = time.perf_counter()
+    uplift = campaigns.uplift_by_decile(contacts, lh.read_table(spark, lakehouse, "gold.propensity")
+                                        .where(in_months), settings)
+    if uplift is not None:
+        _write_table(spark, uplift.select(*names(gold.CAMPAIGN_UPLIFT)), lh.GOLD["campaign_uplift"],
+                     lakehouse, in_months, started, summary)
+    return summary

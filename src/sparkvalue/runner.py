@@ -112,7 +112,18 @@ def run_demo(settings: Settings) -> None:
     run_train(settings)
     run_score(settings, None)
     run_recommend(settings, None)
+    run_evaluate(settings, None)
     run_quality(settings)
+
+
+def run_evaluate(settings: Settings, months: list[str] | None) -> pipeline.EvaluateSummary:
+    spark = build_session(settings, app_name="sparkvalue-evaluate")
+    summary = pipeline.evaluate(spark, settings, months or pipeline.contact_months(spark, settings))
+    print(f"campaign results of {len(summary.months)} contact month(s) {summary.months[0]} .. "
+          f"{summary.months[-1]}")
+    for table, path in summary.tables.items():
+        print(f"  {table:<24}{path}  ({summary.seconds[table]:.0f}s)")
+    return summary
 
 
 def run_quality(settings: Settings) -> None:
@@ -141,3 +152,9 @@ def run_quality(settings: Settings) -> None:
         print(f"  {q.model:<28} v{q.model_version} {m.rows:>6,} rows, base {m.base_rate:5.1%}: "
               f"lift {m.top_decile_lift:.2f} vs {t.top_decile_lift:.2f} ({q.lift_ratio:.0%}), "
               f"AUC {m.auc:.3f} vs {t.auc:.3f}")
+    print("campaigns (lift of treatment over control, all contact months, 95 % interval, vs the planted "
+          "effect):")
+    for c in quality.campaign_quality(spark, settings):
+        print(f"  {c.offer_code:<26} {c.contacts_treatment:>7,} treated / {c.contacts_control:>6,} control: "
+              f"lift {c.lift:+.3f} [{c.lift_low:+.3f}, {c.lift_high:+.3f}] vs planted {c.planted:+.3f} "
+              f"({'inside' if c.recovered else 'OUTSIDE'})")

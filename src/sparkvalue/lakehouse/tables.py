@@ -151,6 +151,17 @@ GOLD = {
         "gold", "vpn_targets", "one row per seed or target per month", ("subscriber_id", "month"),
         "VPN seed targeting: active VPN members of the seed segment groups, silent members of "
         "their VPN (target 1) and outsiders who call them often (target 2), with the linking seed."),
+    "campaign_results": TableDoc(
+        "gold", "campaign_results", "one row per contact month x campaign x offer x channel x segment",
+        ("month", "campaign_id", "offer_code", "channel", "segment_name"),
+        "Treatment against control from the contact history: responses, lift with its 95 % interval "
+        "and p-value, revenue 3 months before vs after, incremental revenue, cost and return. "
+        "segment_name (all) sums every segment."),
+    "campaign_uplift": TableDoc(
+        "gold", "campaign_uplift", "one row per contact month x campaign x offer x propensity decile",
+        ("month", "campaign_id", "offer_code", "decile"),
+        "Does targeting pay: the lift of each campaign per decile of the propensity model behind its "
+        "offer."),
 }
 CATALOG: dict[str, TableDoc] = {
     **{f"bronze.{n}": d for n, d in BRONZE.items()},

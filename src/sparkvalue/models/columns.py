@@ -281,3 +281,48 @@ VPN_TARGETS = [
     ("calls_with_seed", "long", "calls between target and seed this month (seeds: 0)"),
     ("vpn_min", "double", "the subscriber's VPN minutes this month"),
 ]
+
+_LIFT = [
+    ("contacts_treatment", "long", "contacted subscribers (treatment arm)"),
+    ("contacts_control", "long", "held-out subscribers (control arm; never counted as treated)"),
+    ("responses_treatment", "long", "treated subscribers who took the offer"),
+    ("responses_control", "long", "control subscribers who took it anyway"),
+]
+_LIFT_STATS = [
+    ("response_rate_treatment", "double", "responses / contacts, treatment"),
+    ("response_rate_control", "double", "responses / contacts, control"),
+    ("lift", "double", "absolute lift: treatment rate - control rate"),
+    ("lift_low", "double", "lower end of its 95 % confidence interval (Wald)"),
+    ("lift_high", "double", "upper end of its 95 % confidence interval"),
+    ("relative_lift", "double", "treatment rate / control rate - 1"),
+    ("z", "double", "two-proportion z statistic (pooled)"),
+    ("p_value", "double", "two-sided p-value of the z-test"),
+]
+
+CAMPAIGN_RESULTS = [
+    ("month", "string", "contact month (yyyy-MM), the partition"),
+    ("campaign_id", "string", "campaign"),
+    ("offer_code", "string", "offer"),
+    ("channel", "string", "channel"),
+    ("segment_name", "string", "usage segment in the contact month; (all) = every segment"),
+    *_LIFT,
+    ("revenue_change_treatment", "double", "mean revenue of the 3 months after the contact month minus the 3 "
+                                           "before, treatment (null until a month after exists)"),
+    ("revenue_change_control", "double", "the same for control"),
+    ("unit_cost", "double", "the offer's cost per taker (marketing.offers; null: not in the catalog)"),
+    *_LIFT_STATS,
+    ("incremental_revenue", "double", "(revenue change treatment - control) x treated contacts x 3 months"),
+    ("cost", "double", "treated responders x unit cost"),
+    ("return_on_cost", "double", "incremental revenue / cost"),
+    ("significant", "boolean", "p-value below 0.05"),
+]
+
+CAMPAIGN_UPLIFT = [
+    ("month", "string", "contact month (yyyy-MM), the partition"),
+    ("campaign_id", "string", "campaign"),
+    ("offer_code", "string", "offer"),
+    ("model", "string", "propensity model behind the offer (its p_<model>)"),
+    ("decile", "int", "the contacted subscriber's decile of that model in the contact month, 1 = top"),
+    *_LIFT,
+    *_LIFT_STATS,
+]

@@ -240,3 +240,51 @@ def propensity_quality(spark: SparkSession, settings: Settings) -> list[Propensi
         rows.unpersist()
         out.append(PropensityQuality(name, holdout, model_metrics, truth_metrics, version))
     return out
+
+
+@dataclass(frozen=True)
+class CampaignQuality:
+    offer_code: str
+    contacts_treatment: int
+    contacts_control: int
+    lift: float
+    lift_low: float
+    lift_high: float
+    planted: float  # mean true effect of contact over the treated subscribers
+
+    @property
+    def recovered(self) -> bool:
+        return self.lift_low <= self.planted <= self.lift_high
+
+
+def campaign_quality(spark: SparkSession, settings: Settings) -> list[CampaignQuality]:
+    """Per offer over all contact months: the measured lift (gold.campaign_results, the (all)
+    rows pooled) with its 95 % interval against the effect the generator planted."""
+    import math
+
+    from sparkvalue.closedloop.campaigns import ALL
+    from sparkvalue.closedloop.stats import Z_95
+
+    lakehouse = settings.path("lakehouse")
+    results = lh.read_table(spark, lakehouse, "gold.campaign_results").where(F.col("segment_name") == ALL)
+    counts = results.groupBy("offer_code").agg(*[F.sum(c).alias(c) for c in (
+        "contacts_treatment", "contacts_control", "responses_treatment", "responses_control")]).collect()
+    key = load_key(settings)
+    archetypes = _truth(spark, settings, "subscribers").select(
+        pseudonymise("subscriber_id", key=key).alias("subscriber_id"), "archetype")
+    effects = _truth(spark, settings, "campaign_effects")
+    months = [r[0] for r in results.select("month").distinct().collect()]
+    treated = (lh.read_table(spark, lakehouse, "bronze.contact_history")
+               .where((F.col("arm") == "treatment")
+                      & F.date_format("contact_date", "yyyy-MM").isin(months))
+               .join(archetypes, "subscriber_id").join(effects, ["offer_code", "archetype"]))
+    planted = {r[0]: r[1] for r in treated.groupBy("offer_code").agg(F.avg("true_effect")).collect()}
+    out = []
+    for r in sorted(counts, key=lambda r: r["offer_code"]):
+        n_t, n_c = r["contacts_treatment"], r["contacts_control"]
+        p_t, p_c = r["responses_treatment"] / n_t, r["responses_control"] / n_c
+        se = math.sqrt(p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c)
+        lift = p_t - p_c
+        out.append(CampaignQuality(r["offer_code"], n_t, n_c, lift, lift - Z_95 * se, lift + Z_95 * se,
+                                   planted.get(r["offer_code"], float("nan"))))
+    return out

@@ -1,0 +1,1 @@
+"""The closed loop: campaign results against control groups, subscriber tags, KPIs, the report."""
