@@ -10,7 +10,9 @@ POM_HASH := $(shell md5sum jvm/pom.xml | cut -c1-12)
 JAR_DIR := $(SPARKVALUE_CACHE)/jars-$(POM_HASH)
 JAR_LINK := $(SPARKVALUE_CACHE)/jars
 
-.PHONY: setup demo test lint bench clean-data
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser demo test lint bench clean-data
 
 setup: $(VENV)/.installed $(JAR_DIR)/.complete
 	@ln -sfn $(JAR_DIR) $(JAR_LINK)
@@ -30,7 +32,12 @@ $(JAR_DIR)/.complete:
 demo: setup
 	$(VENV)/bin/sparkvalue demo
 
-test: setup
+# The report test renders the page in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+test: setup browser
 	$(VENV)/bin/python -m pytest
 
 lint: setup

@@ -5,6 +5,7 @@ rule helpers on hand-made data."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -550,3 +551,44 @@ def test_the_card_shows_a_real_subscriber_and_refuses_an_unknown_number(spark, s
     with pytest.raises(UnknownSubscriberError,
                        match=f"no subscriber with that number in gold.marketing_matrix for {month}"):
         subscriber_card(spark, settings, "+86 000 0000 0000", month)
+
+
+def test_closed_loop_tables_and_the_report_in_headless_chromium(spark, scored, tmp_path):
+    import shutil
+    import subprocess
+
+    from sparkvalue.closedloop.report import write_report
+
+    settings, months, *_ = scored
+    month = months[-1]
+    lakehouse = settings.path("lakehouse")
+    if not (Path(lh.table_path(lakehouse, lh.GOLD["recommendations"])) / "_delta_log").exists():
+        pipeline.recommend(spark, settings, [month])  # when run alone
+    pipeline.evaluate(spark, settings, months)
+
+    def table(name):
+        return lh.read_table(spark, lakehouse, f"gold.{name}")
+
+    for name in ("campaign_results", "campaign_uplift", "subscriber_tags", "marketing_track", "kpis"):
+        assert_follows_contract(table(name), getattr(gold, name.upper()), name)
+    # control subscribers never count as treated: the arms add up to the contact history
+    contacts = lh.read_table(spark, lakehouse, "bronze.contact_history").groupBy("arm").count().collect()
+    arms = {r["arm"]: r["count"] for r in contacts}
+    totals = table("campaign_results").where(F.col("segment_name") == "(all)").agg(
+        F.sum("contacts_treatment"), F.sum("contacts_control")).first()
+    assert (totals[0], totals[1]) == (arms["treatment"], arms["control"])
+    kpis = table("kpis").where(F.col("month") == month)
+    assert kpis.count() == 10 and kpis.where(F.col("value").isNull()).count() == 0
+
+    path = write_report(spark, settings, month)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "headless Chromium is needed (make test installs Debian's chromium)"
+    run = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                          "--v=0", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", path.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    dom = run.stdout
+    assert 'data-toc="7"' in dom  # the inline script ran and linked every section
+    assert dom.count("<svg") >= 7  # the charts are there
+    errors = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert errors == []

@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="campaign results against control groups and uplift by propensity decile")
     _month_target(e, "contact month (repeatable)", "every month of the contact history")
 
+    rp = sub.add_parser("report", parents=[common],
+                        help="write a self-contained HTML report of a month (charts) and print its path")
+    rp.add_argument("--month", type=_month, help="month of the report (default: the latest recommended)")
+
     c = sub.add_parser("card", parents=[common],
                        help="print the front-line card of one subscriber from the gold tables")
     c.add_argument("subscriber", help="the subscriber's phone number (looked up by its pseudonym)")
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_recommend(settings, None if args.all else args.month)
         elif args.command == "evaluate":
             jobs.run_evaluate(settings, None if args.all else args.month)
+        elif args.command == "report":
+            jobs.run_report(settings, args.month)
         elif args.command == "card":
             jobs.run_card(settings, args.subscriber, args.month)
         elif args.command == "quality":

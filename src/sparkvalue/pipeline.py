@@ -786,9 +786,11 @@ def contact_months(spark: SparkSession, settings: Settings) -> list[str]:
 
 
 def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> EvaluateSummary:
-    """Campaign results and uplift by propensity decile of the contacts made in `months`."""
-    from sparkvalue.closedloop import campaigns
+    """Campaign results and uplift by propensity decile of the contacts made in `months`; the
+    subscriber tags, marketing track and KPIs of those months."""
+    from sparkvalue.closedloop import campaigns, kpis, tags
     from sparkvalue.features.columns import names
+    from sparkvalue.features.months import previous_month
     from sparkvalue.models import columns as gold
 
     months = sorted(set(months))
@@ -810,4 +812,31 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     if uplift is not None:
         _write_table(spark, uplift.select(*names(gold.CAMPAIGN_UPLIFT)), lh.GOLD["campaign_uplift"],
                      lakehouse, in_months, started, summary)
+
+    def gold_table(name: str) -> DataFrame:
+        return lh.read_table(spark, lakehouse, f"gold.{name}").where(in_months)
+
+    history = lh.read_table(spark, lakehouse, "bronze.contact_history").drop("month", "_source_file")
+    months_df = spark.createDataFrame([(m,) for m in months], "month string")
+    started = time.perf_counter()
+    subscriber_tags = tags.subscriber_tags(gold_table("marketing_matrix"), gold_table("propensity"),
+                                           tags.contact_tags(history, months_df))
+    _write_table(spark, subscriber_tags.select(*names(gold.SUBSCRIBER_TAGS)), lh.GOLD["subscriber_tags"],
+                 lakehouse, in_months, started, summary)
+    started = time.perf_counter()
+    track = tags.marketing_track(gold_table("recommendations").where("recommended"), contacts, revenue)
+    _write_table(spark, track.select(*names(gold.MARKETING_TRACK)), lh.GOLD["marketing_track"], lakehouse,
+                 in_months, started, summary)
+    started = time.perf_counter()
+    with_previous = [*months, previous_month(months[0])]
+    silver_in = F.col("month").isin(with_previous)
+    value = lh.read_table(spark, lakehouse, "gold.value")
+    snapshot_month = settings.value.snapshot_month or value.agg(F.min("month")).first()[0]
+    snapshot = value.where((F.col("month") == snapshot_month) & F.col("in_snapshot")) \
+        .select("subscriber_id", "revenue_3m_avg")
+    table = kpis.kpis(lh.read_table(spark, lakehouse, "silver.subscriber_features").where(silver_in),
+                      lh.read_table(spark, lakehouse, "silver.warnings").where(silver_in), snapshot,
+                      history, months)
+    _write_table(spark, table.select(*names(gold.KPIS)), lh.GOLD["kpis"], lakehouse, in_months, started,
+                 summary)
     return summary

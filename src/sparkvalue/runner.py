@@ -114,6 +114,17 @@ def run_demo(settings: Settings) -> None:
     run_recommend(settings, None)
     run_evaluate(settings, None)
     run_quality(settings)
+    run_report(settings, None)
+
+
+def run_report(settings: Settings, month: str | None) -> str:
+    from sparkvalue.closedloop.report import write_report
+    from sparkvalue.marketing.card import latest_month
+
+    spark = build_session(settings, app_name="sparkvalue-report")
+    path = write_report(spark, settings, month or latest_month(spark, settings))
+    print(f"report: {path}")
+    return str(path)
 
 
 def run_evaluate(settings: Settings, months: list[str] | None) -> pipeline.EvaluateSummary:

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from sparkvalue.closedloop.stats import lift_columns
 from sparkvalue.config import Settings
+from sparkvalue.features.months import shift_month
 
 ALL = "(all)"
 
@@ -46,17 +47,13 @@ def contacts_with_revenue(contacts: DataFrame, revenue: DataFrame) -> DataFrame:
     subscriber's mean revenue over the 3 months before and after the contact month."""
     offsets = F.explode(F.array(*[F.lit(i) for i in (-3, -2, -1, 1, 2, 3)])).alias("offset")
     windows = contacts.select("contact_id", "subscriber_id", "month", offsets) \
-        .withColumn("revenue_month", _shift(F.col("month"), F.col("offset")))
+        .withColumn("revenue_month", shift_month(F.col("month"), F.col("offset")))
     joined = windows.join(revenue.select("subscriber_id", F.col("month").alias("revenue_month"), "revenue"),
                           ["subscriber_id", "revenue_month"], "left")
     means = joined.groupBy("contact_id").agg(
         F.avg(F.when(F.col("offset") < 0, F.col("revenue"))).alias("revenue_before"),
         F.avg(F.when(F.col("offset") > 0, F.col("revenue"))).alias("revenue_after"))
     return contacts.join(means, "contact_id", "left")
-
-
-def _shift(month: Column, offset: Column) -> Column:
-    return F.date_format(F.add_months(F.to_date(F.concat(month, F.lit("-01"))), offset), "yyyy-MM")
 
 
 def _summarise(rows: DataFrame, by: list[str], *extra: Column) -> DataFrame:

@@ -20,7 +20,7 @@ def month_index(month: Column) -> Column:
     return F.year(start) * 12 + F.month(start) - 1
 
 
-def shift_month(month: Column, months: int) -> Column:
+def shift_month(month: Column, months: int | Column) -> Column:
     return F.date_format(F.add_months(month_start(month), months), "yyyy-MM")
 
 

@@ -162,6 +162,20 @@ GOLD = {
         ("month", "campaign_id", "offer_code", "decile"),
         "Does targeting pay: the lift of each campaign per decile of the propensity model behind its "
         "offer."),
+    "subscriber_tags": TableDoc(
+        "gold", "subscriber_tags", "one row per subscriber per month", ("subscriber_id", "month"),
+        "What the closed loop learned: service and usage needs, preferred channel, offers accepted "
+        "and promotion sensitivity (also columns of the offer frame, for the next recommendations)."),
+    "marketing_track": TableDoc(
+        "gold", "marketing_track", "one row per subscriber x month x offer recommended or contacted",
+        ("subscriber_id", "month", "offer_code"),
+        "Each subscriber's marketing history: recommended (channel, rank), contacted (arm, channel, "
+        "date), taken (date), and the revenue change two months on."),
+    "kpis": TableDoc(
+        "gold", "kpis", "one row per KPI per month", ("month", "kpi"),
+        "The assessment list's rates (snapshot retention by revenue band, bundle rates of warned "
+        "subscribers, second top-ups, low-usage MOU change, churn, VAS and bundle penetration, offer "
+        "response) with numerator and denominator, for trends in BI."),
 }
 CATALOG: dict[str, TableDoc] = {
     **{f"bronze.{n}": d for n, d in BRONZE.items()},

@@ -2,7 +2,8 @@
 
 Every subscriber-month is one row of the *offer frame*: silver features, graph features,
 warning flags, the marketing matrix, CLV, each propensity model's probability
-(`p_<model>`) and the days since the last contact. The catalog's expressions are Spark
+(`p_<model>`), the days since the last contact and the closed loop's tags (preferred
+channel, offers accepted, promotion sensitivity). The catalog's expressions are Spark
 SQL over exactly these columns (`frame_columns`), so `check_catalog` can reject an unknown
 column or a syntax error before any data is read.
 
@@ -27,6 +28,7 @@ from sparkvalue.config import ConfigError, Settings
 _MATRIX = ("value_tier", "value_score", "stickiness_tier", "stickiness_score", "is_anomalous",
            "anomaly_score", "segment", "segment_name", "segment_group", "top_service_model",
            "top_service_probability", "matrix_rule", "strategy")
+_TAGS = ("preferred_channel", "offers_accepted", "contacts_treated", "responses", "promotion_sensitivity")
 _VALUE = (("clv", "double", "customer lifetime value (yuan, gold.value)"),
           ("monthly_margin", "double", "3-month average revenue x return rate (gold.value)"),
           ("in_snapshot", "boolean", "member of the snapshot cohort (gold.value)"))
@@ -36,7 +38,7 @@ def frame_columns(settings: Settings) -> list[tuple[str, str, str]]:
     """The offer frame's columns (name, type, meaning) that the catalog's expressions may use."""
     from sparkvalue.features.columns import GRAPH_FEATURES, SUBSCRIBER_FEATURES
     from sparkvalue.features.warnings import describe_rules
-    from sparkvalue.models.columns import MARKETING_MATRIX
+    from sparkvalue.models.columns import MARKETING_MATRIX, SUBSCRIBER_TAGS
 
     matrix = {c: (c, t, d) for c, t, d in MARKETING_MATRIX}
     return [
@@ -50,6 +52,7 @@ def frame_columns(settings: Settings) -> list[tuple[str, str, str]]:
           for name in settings.propensity.models],
         ("days_since_contact", "int", "days from the last contact (treatment) to the month's end; "
                                       "null: never contacted"),
+        *[(c, t, d) for c, t, d in SUBSCRIBER_TAGS if c in _TAGS],
     ]
 
 
@@ -86,6 +89,7 @@ def check_catalog(spark: SparkSession, settings: Settings) -> None:
 def offer_frame(spark: SparkSession, settings: Settings, months: list[str],
                 matrix: DataFrame) -> DataFrame:
     """One row per subscriber-month of `matrix` with every column of `frame_columns`."""
+    from sparkvalue.closedloop.tags import contact_tags
     from sparkvalue.features.months import month_end
     from sparkvalue.lakehouse import tables as lh
 
@@ -104,16 +108,19 @@ def offer_frame(spark: SparkSession, settings: Settings, months: list[str],
                   .agg(F.first("probability")))
     propensity = propensity.select(*key, *[F.col(m).alias(f"p_{m}") for m in models])
     months_df = spark.createDataFrame([(m,) for m in months], "month string")
-    contacts = (lh.read_table(spark, lakehouse, "bronze.contact_history")
-                .where(F.col("arm") == "treatment").select("subscriber_id", "contact_date")
+    history = lh.read_table(spark, lakehouse, "bronze.contact_history")
+    contacts = (history.where(F.col("arm") == "treatment").select("subscriber_id", "contact_date")
                 .join(F.broadcast(months_df), F.col("contact_date") <= month_end(F.col("month")))
                 .groupBy(*key).agg(F.datediff(month_end(F.col("month")), F.max("contact_date"))
                                    .alias("days_since_contact")))
+    tags = contact_tags(history.drop("month"), months_df).select(*key, *_TAGS)
     frame = (table("silver.subscriber_features")
              .join(matrix.select(*key, *_MATRIX), key)
              .join(graph, key, "left").join(warnings, key, "left").join(value, key, "left")
-             .join(propensity, key, "left").join(contacts, key, "left"))
-    return frame.select(*[F.col(c).cast(t) for c, t, _ in columns])
+             .join(propensity, key, "left").join(contacts, key, "left").join(tags, key, "left"))
+    frame = frame.fillna({"contacts_treated": 0, "responses": 0, "promotion_sensitivity": "unknown"})
+    accepted = F.coalesce("offers_accepted", F.array().cast("array<string>"))
+    return frame.withColumn("offers_accepted", accepted).select(*[F.col(c).cast(t) for c, t, _ in columns])
 
 
 def _exclusions(settings: Settings) -> tuple[Column, Column]:

@@ -326,3 +326,41 @@ CAMPAIGN_UPLIFT = [
     *_LIFT,
     *_LIFT_STATS,
 ]
+
+SUBSCRIBER_TAGS = [
+    *_KEY,
+    ("service_needs", "array<string>", "propensity models where the subscriber is in the top two deciles"),
+    ("usage_need", "string", "usage segment name"),
+    ("preferred_channel", "string", "channel with the most responses (then contacts) so far; null: never "
+                                    "contacted"),
+    ("offers_accepted", "array<string>", "offers taken after a treatment contact so far"),
+    ("contacts_treated", "long", "treatment contacts up to the month's end"),
+    ("responses", "long", "of those, taken"),
+    ("promotion_sensitivity", "string", "high (>= 20 % taken), medium (>= 5 %), low, unknown (no contact)"),
+]
+
+MARKETING_TRACK = [
+    *_KEY,
+    ("offer_code", "string", "offer"),
+    ("recommended", "boolean", "on the subscriber's list that month (gold.recommendations)"),
+    ("recommended_channel", "string", "channel of the recommendation"),
+    ("rank", "int", "its rank on the list"),
+    ("contacted", "boolean", "a campaign selected the subscriber for the offer that month"),
+    ("arm", "string", "treatment or control (null: not contacted)"),
+    ("contact_channel", "string", "channel of the contact"),
+    ("contact_date", "date", "date of the contact"),
+    ("taken", "boolean", "the offer was taken (response date present)"),
+    ("response_date", "date", "when it was taken"),
+    ("revenue", "double", "revenue in the month"),
+    ("revenue_2m_after", "double", "revenue two months later (null until then)"),
+    ("revenue_change", "double", "revenue_2m_after - revenue"),
+]
+
+KPIS = [
+    ("month", "string", "month (yyyy-MM), the partition"),
+    ("kpi", "string", "KPI name (see description)"),
+    ("value", "double", "numerator / denominator (low_usage_mou_change: minus 1)"),
+    ("numerator", "double", "numerator"),
+    ("denominator", "double", "denominator"),
+    ("description", "string", "what the KPI measures"),
+]
