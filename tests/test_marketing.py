@@ -267,8 +267,9 @@ def test_group_priority_cells_and_the_fifteen_cell_summary(spark, base_settings)
         "priority int")
     assert_df_equality(got.select("group_id", "return_band", "members", "key_persons", "key_person_value",
                                   "priority"), expected, ignore_row_order=True, ignore_nullable=True)
-    summary = groups.priority_summary(spark, got, base_settings)
-    assert summary.count() == 15
+    summary = groups.priority_summary(spark, got, base_settings, ["2026-10", "2026-11"])
+    assert summary.count() == 30  # every cell of every month, also of a month without groups
+    assert summary.where(F.col("month") == "2026-11").agg(F.sum("groups")).first()[0] == 0
     assert {r["priority"]: r["groups"] for r in summary.where("groups > 0").collect()} == \
         {1: 1, 5: 1, 13: 1, 15: 2}
 

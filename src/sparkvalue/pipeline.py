@@ -766,7 +766,7 @@ def _marketing_tables(spark: SparkSession, settings: Settings, months: list[str]
     priority = write("group_priority", groups.group_priority(table("bronze.groups"), features,
                                                              table("gold.value"), settings), started)
     started = time.perf_counter()
-    write("group_priority_summary", groups.priority_summary(spark, priority, settings), started)
+    write("group_priority_summary", groups.priority_summary(spark, priority, settings, months), started)
     started = time.perf_counter()
     write("vpn_targets", groups.vpn_targets(features, table("gold.segments"), table("bronze.call_edges"),
                                             settings), started)

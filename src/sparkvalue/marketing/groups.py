@@ -62,14 +62,16 @@ def group_priority(groups: DataFrame, features: DataFrame, value: DataFrame, set
         priority.cast("int").alias("priority"))
 
 
-def priority_summary(spark: SparkSession, priority: DataFrame, settings: Settings) -> DataFrame:
-    """All 15 cells per month with their group counts and shares (gold.group_priority_summary)."""
+def priority_summary(spark: SparkSession, priority: DataFrame, settings: Settings,
+                     months: list[str]) -> DataFrame:
+    """All 15 cells of each of `months` with their group counts and shares, 0 for an empty cell
+    or a month without groups (gold.group_priority_summary)."""
     labels = band_labels(settings)
     cells = spark.createDataFrame(
         [(cell, labels[b], KEY_PERSON_VALUES[k]) for b, row in enumerate(settings.corporate.priority)
          for k, cell in enumerate(row)], "priority int, return_band string, key_person_value string")
     counts = priority.groupBy("month", "priority").agg(F.count("*").alias("groups"))
-    months = priority.select("month").distinct()
+    months = spark.createDataFrame([(m,) for m in months], "month string")
     out = (months.crossJoin(F.broadcast(cells)).join(counts, ["month", "priority"], "left")
            .withColumn("groups", F.coalesce(F.col("groups"), F.lit(0)).cast("long")))
     total = F.sum("groups").over(Window.partitionBy("month"))

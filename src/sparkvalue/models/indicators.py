@@ -120,6 +120,8 @@ PROPENSITY: tuple[Indicator, ...] = (
     _ind("sms_count", "SMS sent"),
     _ind("data_mb", "data this month (MB)"),
     _ind("data_mb_3m_avg", "data, 3-month average (MB)"),
+    _ind("data_mb_6m_avg", "data, 6-month average (MB)"),
+    _ind("data_mb_band_min", "data, lowest of the 3 months before (MB)"),
     _ind("data_mb_vs_prev3", "data / previous 3-month average", fill=1.0),
     _ind("revenue", "revenue (yuan)"),
     _ind("plan_fee", "plan fee (yuan)"),
