@@ -26,7 +26,7 @@ from sparkvalue.generate.population import (
     msisdn,
     service_propensity,
 )
-from sparkvalue.generate.rng import categorical, geometric, lognormal, normal, pick, uniform
+from sparkvalue.generate.rng import categorical, geometric, lognormal, pick, uniform
 
 # The generator's campaigns: offer code (of the shipped catalog, marketing.offers), channel,
 # base response, true effect of being contacted by archetype (default for the others).
@@ -109,9 +109,8 @@ def _active(t: int) -> Column:
 
 
 def _data_drop(plan: Plan, t: int) -> Column:
-    """A data user's sharp data drop in month `t` (the same draw as the usage extract's)."""
-    return _c("handset_class").isin("4g", "5g") & (normal(plan.seed, "data", _c("idx"), t)
-                                                  < prof.DATA_DROP["z"])
+    """A data user's capped month `t`: data falls to DATA_DROP["factor"] (usage extract)."""
+    return _c("handset_class").isin("4g", "5g") & (_u(plan, "data_cap", t) < prof.DATA_DROP["rate"])
 
 
 def _service_state(plan: Plan, service: str) -> dict[str, Column]:
@@ -218,7 +217,8 @@ def usage_extract(pop: DataFrame, plan: Plan, t: int) -> DataFrame:
                            F.lit(0.95))
     holds = {s: _holds(s, t) for s in SERVICES}
     fees = {s: F.when(holds[s], prof.SERVICES[s]["fee"]).otherwise(0.0) for s in SERVICES}
-    data = amount("data", p("data_mb"), sigma=0.35) * F.when(holds["data_pack"], 1.6).otherwise(1.0)
+    data = amount("data", p("data_mb"), sigma=0.35) * F.when(holds["data_pack"], 1.6).otherwise(1.0) \
+        * F.when(_data_drop(plan, t), prof.DATA_DROP["factor"]).otherwise(1.0)
     vas = fees["news"] + fees["crbt"] + fees["data_pack"] + fees["music"] + fees["video"]
     revenue = amount("revenue", p("revenue"), sigma=0.12, exponent=0.8) + vas
     ep_depth = F.when(st["in_episode"], st["elapsed"] + 1).otherwise(0)

@@ -88,10 +88,10 @@ SERVICES = {
     "video": {"fee": 15.0, "base": -5.0, "drivers": {"data_mb": 0.8, "handset_4g5g": 0.6}},
 }
 
-# Time-varying adoption: a data user whose monthly data noise falls below
-# `z` standard deviations (a sharp drop, e.g. a capped month) takes a data pack
-# the next month with probability `response` (what 手机上网波动激发 targets).
-DATA_DROP = {"service": "data_pack", "z": -1.5, "response": 0.35}
+# Time-varying adoption: in a month a data user (4G/5G) is capped with probability
+# `rate`, their data falls to `factor` of the usual, and they take a data pack the
+# next month with probability `response` (what 手机上网波动激发 targets).
+DATA_DROP = {"service": "data_pack", "rate": 0.06, "factor": 0.3, "response": 0.35}
 
 
 def by_archetype(archetype: Column, values: tuple[float, ...] | dict[str, str]) -> Column:

@@ -266,7 +266,10 @@ def campaign_quality(spark: SparkSession, settings: Settings) -> list[CampaignQu
     from sparkvalue.closedloop.stats import Z_95
 
     lakehouse = settings.path("lakehouse")
-    results = lh.read_table(spark, lakehouse, "gold.campaign_results").where(F.col("segment_name") == ALL)
+    try:
+        results = lh.read_table(spark, lakehouse, "gold.campaign_results").where(F.col("segment_name") == ALL)
+    except AnalysisException:
+        raise FileNotFoundError("no gold.campaign_results: run `sparkvalue evaluate` first") from None
     counts = results.groupBy("offer_code").agg(*[F.sum(c).alias(c) for c in (
         "contacts_treatment", "contacts_control", "responses_treatment", "responses_control")]).collect()
     key = load_key(settings)
