@@ -796,8 +796,8 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     months = sorted(set(months))
     lakehouse = settings.path("lakehouse")
     in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
-    contacts = (lh.read_table(spark, lakehouse, "bronze.contact_history").drop("month", "_source_file")
-                .withColumn("month", F.date_format("contact_date", "yyyy-MM")).where(in_months))
+    history = lh.read_table(spark, lakehouse, "bronze.contact_history").drop("month", "_source_file")
+    contacts = history.withColumn("month", F.date_format("contact_date", "yyyy-MM")).where(in_months)
     revenue = lh.read_table(spark, lakehouse, "silver.subscriber_features").select("subscriber_id", "month",
                                                                                   "revenue")
     segments = lh.read_table(spark, lakehouse, "gold.segments").where(in_months)
@@ -816,7 +816,6 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     def gold_table(name: str) -> DataFrame:
         return lh.read_table(spark, lakehouse, f"gold.{name}").where(in_months)
 
-    history = lh.read_table(spark, lakehouse, "bronze.contact_history").drop("month", "_source_file")
     months_df = spark.createDataFrame([(m,) for m in months], "month string")
     started = time.perf_counter()
     subscriber_tags = tags.subscriber_tags(gold_table("marketing_matrix"), gold_table("propensity"),

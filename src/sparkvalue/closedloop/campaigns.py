@@ -109,3 +109,15 @@ def uplift_by_decile(contacts: DataFrame, propensity: DataFrame, settings: Setti
             .join(propensity.select("subscriber_id", "month", "model", "decile"),
                   ["subscriber_id", "month", "model"]))
     return _summarise(rows, ["month", "campaign_id", "offer_code", "model", "decile"])
+
+
+def pooled_by_offer(results: DataFrame) -> DataFrame:
+    """gold.campaign_results' (all) rows summed per offer over every contact month, with the lift
+    statistics of the pooled counts, the incremental revenue and the cost (a few rows)."""
+    sums = ("contacts_treatment", "contacts_control", "responses_treatment", "responses_control",
+            "incremental_revenue", "cost")
+    pooled = results.where(F.col("segment_name") == ALL).groupBy("offer_code").agg(
+        *[F.sum(c).alias(c) for c in sums])
+    stats = lift_columns(F.col("contacts_treatment"), F.col("responses_treatment"),
+                         F.col("contacts_control"), F.col("responses_control"))
+    return pooled.select("*", *[v.alias(k) for k, v in stats.items()]).orderBy("offer_code")

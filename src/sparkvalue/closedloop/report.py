@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
+from sparkvalue.closedloop.campaigns import pooled_by_offer  # noqa: E402
 from sparkvalue.config import STICKINESS_TIERS, STRATEGIES, VALUE_TIERS, Settings  # noqa: E402
 from sparkvalue.lakehouse import tables as lh  # noqa: E402
 
@@ -151,25 +152,19 @@ def _segments(spark: SparkSession, lakehouse: str, month: str) -> str:
 
 
 def _campaigns(spark: SparkSession, lakehouse: str) -> str:
-    results = lh.read_table(spark, lakehouse, "gold.campaign_results").where(F.col("segment_name") == "(all)")
-    sums = ("contacts_treatment", "contacts_control", "responses_treatment", "responses_control",
-            "incremental_revenue", "cost")
-    rows = _rows(results.groupBy("offer_code").agg(*[F.sum(c).alias(c) for c in sums]).orderBy("offer_code"))
+    rows = [r for r in _rows(pooled_by_offer(lh.read_table(spark, lakehouse, "gold.campaign_results")))
+            if r["lift"] is not None]  # an offer without a control arm has no lift
     if not rows:
         return '<p class="note">no campaign results yet: run `sparkvalue evaluate`</p>'
-    for r in rows:
-        nt, nc = r["contacts_treatment"], r["contacts_control"]
-        pt, pc = r["responses_treatment"] / max(nt, 1), r["responses_control"] / max(nc, 1)
-        se = (pt * (1 - pt) / max(nt, 1) + pc * (1 - pc) / max(nc, 1)) ** 0.5
-        r.update(response_treatment=pt, response_control=pc, lift=pt - pc, ci=1.96 * se)
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.errorbar([r["lift"] for r in rows], range(len(rows)), xerr=[r["ci"] for r in rows], fmt="o",
-                color="#dd8452", capsize=4)
+    ax.errorbar([r["lift"] for r in rows], range(len(rows)), xerr=[r["lift_high"] - r["lift"] for r in rows],
+                fmt="o", color="#dd8452", capsize=4)
     ax.axvline(0.0, color="#999", linewidth=0.8)
     ax.set_yticks(range(len(rows)), [r["offer_code"] for r in rows])
     ax.set_xlabel("response lift, treatment - control (95 % interval)")
-    table = _table(rows, ["offer_code", "contacts_treatment", "contacts_control", "response_treatment",
-                          "response_control", "lift", "incremental_revenue", "cost"])
+    table = _table(rows, ["offer_code", "contacts_treatment", "contacts_control", "response_rate_treatment",
+                          "response_rate_control", "lift", "lift_low", "lift_high", "p_value",
+                          "incremental_revenue", "cost"])
     return _figure(fig, "Campaign lift over the control group, all contact months") + table
 
 

@@ -260,18 +260,14 @@ class CampaignQuality:
 def campaign_quality(spark: SparkSession, settings: Settings) -> list[CampaignQuality]:
     """Per offer over all contact months: the measured lift (gold.campaign_results, the (all)
     rows pooled) with its 95 % interval against the effect the generator planted."""
-    import math
-
-    from sparkvalue.closedloop.campaigns import ALL
-    from sparkvalue.closedloop.stats import Z_95
+    from sparkvalue.closedloop.campaigns import pooled_by_offer
 
     lakehouse = settings.path("lakehouse")
     try:
-        results = lh.read_table(spark, lakehouse, "gold.campaign_results").where(F.col("segment_name") == ALL)
+        results = lh.read_table(spark, lakehouse, "gold.campaign_results")
     except AnalysisException:
         raise FileNotFoundError("no gold.campaign_results: run `sparkvalue evaluate` first") from None
-    counts = results.groupBy("offer_code").agg(*[F.sum(c).alias(c) for c in (
-        "contacts_treatment", "contacts_control", "responses_treatment", "responses_control")]).collect()
+    pooled = pooled_by_offer(results).collect()  # one row per offer
     key = load_key(settings)
     archetypes = _truth(spark, settings, "subscribers").select(
         pseudonymise("subscriber_id", key=key).alias("subscriber_id"), "archetype")
@@ -282,12 +278,6 @@ def campaign_quality(spark: SparkSession, settings: Settings) -> list[CampaignQu
                       & F.date_format("contact_date", "yyyy-MM").isin(months))
                .join(archetypes, "subscriber_id").join(effects, ["offer_code", "archetype"]))
     planted = {r[0]: r[1] for r in treated.groupBy("offer_code").agg(F.avg("true_effect")).collect()}
-    out = []
-    for r in sorted(counts, key=lambda r: r["offer_code"]):
-        n_t, n_c = r["contacts_treatment"], r["contacts_control"]
-        p_t, p_c = r["responses_treatment"] / n_t, r["responses_control"] / n_c
-        se = math.sqrt(p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c)
-        lift = p_t - p_c
-        out.append(CampaignQuality(r["offer_code"], n_t, n_c, lift, lift - Z_95 * se, lift + Z_95 * se,
-                                   planted.get(r["offer_code"], float("nan"))))
-    return out
+    return [CampaignQuality(r["offer_code"], r["contacts_treatment"], r["contacts_control"], r["lift"],
+                            r["lift_low"], r["lift_high"], planted.get(r["offer_code"], float("nan")))
+            for r in pooled]
