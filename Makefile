@@ -12,7 +12,7 @@ JAR_LINK := $(SPARKVALUE_CACHE)/jars
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test lint bench clean-data
+.PHONY: setup browser demo test lint bench clean-data package
 
 setup: $(VENV)/.installed $(JAR_DIR)/.complete
 	@ln -sfn $(JAR_DIR) $(JAR_LINK)
@@ -31,6 +31,10 @@ $(JAR_DIR)/.complete:
 
 demo: setup
 	$(VENV)/bin/sparkvalue demo
+
+# The package as one zip for spark-submit --py-files (see README "Run on a cluster").
+package: setup
+	$(VENV)/bin/python -m sparkvalue.cluster dist/sparkvalue.zip
 
 # The report test renders the page in headless Chromium (Debian's package).
 browser:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from sparkvalue import pipeline
 from sparkvalue.config import Settings, load_config
+from sparkvalue.lakehouse import tables as lh
 
 TEST_KEY = "test-pseudonym-key-not-a-secret"
 
@@ -62,8 +64,47 @@ def settings_in(base: Settings, root: Path, **sections) -> Settings:
 @pytest.fixture(scope="session")
 def demo_lake(spark, base_settings: Settings):
     """The small generated data set, generated and ingested once for the session."""
-    from sparkvalue import pipeline
-
     summary = pipeline.generate(spark, base_settings)
     results = pipeline.ingest(spark, base_settings, summary.months)
     return base_settings, summary, results
+
+
+# ------------------------------------------- the models chain, shared by test_models and test_production
+
+@pytest.fixture(scope="session")
+def models_lake(spark, demo_lake, tmp_path_factory):
+    """Silver for all 4 generated months and an empty MLflow store of its own.
+
+    Four months allow a 1-month horizon: train on 2 months, hold out the third.
+    """
+    settings, summary, _ = demo_lake
+    root = tmp_path_factory.mktemp("models")
+    settings = settings.with_overrides({
+        "paths": {"mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+                  "mlflow_artifacts": str(root / "artifacts")},
+        "anomaly": {"horizon_months": 1},
+        "models": {"holdout_months": 1},
+        "segments": {"k_range": [5, 7]},  # three fits instead of eight; the choice of k is tested apart
+    })
+    pipeline.features(spark, settings, list(summary.months))
+    return settings, list(summary.months)
+
+
+@pytest.fixture(scope="session")
+def trained(spark, models_lake):
+    settings, months = models_lake
+    return settings, pipeline.train(spark, settings)
+
+
+@pytest.fixture(scope="session")
+def scored(spark, trained):
+    """Score all months twice; the first run's gold tables are kept (checkpointed) to compare."""
+    settings, _ = trained
+    lakehouse = settings.path("lakehouse")
+    months = pipeline.silver_months(spark, settings)
+    first = pipeline.score(spark, settings, months)
+    kept = {name: lh.read_table(spark, lakehouse, f"gold.{name}").localCheckpoint()
+            for name in ("stickiness", "anomaly", "value", "value_tiers", "segments", "segment_profiles",
+                         "propensity", "ld_targets")}
+    second = pipeline.score(spark, settings, months)
+    return settings, months, first, second, kept

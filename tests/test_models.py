@@ -25,6 +25,7 @@ from sparkvalue.models.ahp import AhpError
 from sparkvalue.models.indicators import Indicator
 from sparkvalue.models.ranking import exact_rank, tiers_by_rank
 from sparkvalue.models.trees import tree_leaves
+from tests.helpers import rounded
 
 SHARES = [("high", 0.10), ("mid_high", 0.20), ("mid", 0.60), ("low", 0.10)]
 
@@ -98,30 +99,6 @@ def test_tree_leaves_read_as_rules_and_match_the_leaf_column(spark):
 
 # ------------------------------------------------------------------ training, gate, scoring
 
-@pytest.fixture(scope="module")
-def models_lake(spark, demo_lake, tmp_path_factory):
-    """Silver for all 4 generated months and an empty MLflow store of its own.
-
-    Four months allow a 1-month horizon: train on 2 months, hold out the third.
-    """
-    settings, summary, _ = demo_lake
-    root = tmp_path_factory.mktemp("models")
-    settings = settings.with_overrides({
-        "paths": {"mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-                  "mlflow_artifacts": str(root / "artifacts")},
-        "anomaly": {"horizon_months": 1},
-        "models": {"holdout_months": 1},
-    })
-    pipeline.features(spark, settings, list(summary.months))
-    return settings, list(summary.months)
-
-
-@pytest.fixture(scope="module")
-def trained(spark, models_lake):
-    settings, months = models_lake
-    return settings, pipeline.train(spark, settings)
-
-
 def assert_follows_contract(df, contract, name: str) -> None:
     """The table's columns and types are exactly its documented contract, in order."""
     assert [(f.name, f.dataType) for f in df.schema.fields] == \
@@ -191,36 +168,6 @@ def test_rules_table_holds_every_leaf_in_words(spark, trained):
         assert mine.agg(F.sum("subscribers")).first()[0] == sum(x["rows"] for x in r.leaves)
 
 
-def _rounded(df):
-    """Doubles (also inside maps) rounded to 9 decimals; maps as sorted entries (rows with maps
-    cannot be sorted, which chispa does to ignore the row order)."""
-    cols = []
-    for f in df.schema.fields:
-        kind = f.dataType.simpleString()
-        if kind == "double":
-            cols.append(F.round(f.name, 9).alias(f.name))
-        elif kind == "map<string,double>":
-            rounded = F.transform_values(f.name, lambda _, v: F.round(v, 9))
-            cols.append(F.array_sort(F.map_entries(rounded)).alias(f.name))
-        else:
-            cols.append(F.col(f.name))
-    return df.select(*cols)
-
-
-@pytest.fixture(scope="module")
-def scored(spark, trained):
-    """Score all months twice; the first run's gold tables are kept (checkpointed) to compare."""
-    settings, _ = trained
-    lakehouse = settings.path("lakehouse")
-    months = pipeline.silver_months(spark, settings)
-    first = pipeline.score(spark, settings, months)
-    kept = {name: lh.read_table(spark, lakehouse, f"gold.{name}").localCheckpoint()
-            for name in ("stickiness", "anomaly", "value", "value_tiers", "segments", "segment_profiles",
-                         "propensity", "ld_targets")}
-    second = pipeline.score(spark, settings, months)
-    return settings, months, first, second, kept
-
-
 def test_scoring_twice_from_the_registry_gives_the_same_tables(spark, scored):
     settings, months, first, second, kept = scored
     assert first.versions == second.versions
@@ -233,7 +180,7 @@ def test_scoring_twice_from_the_registry_gives_the_same_tables(spark, scored):
         drop = [c for c in ("scored_at",) if c in after.columns]
         if name in ("value_tiers", "segment_profiles"):
             # averages over a shuffle: the summation order, hence the last bits, may differ
-            after, before = _rounded(after), _rounded(before)
+            after, before = rounded(after), rounded(before)
         assert_df_equality(after.drop(*drop), before.drop(*drop), ignore_row_order=True,
                            ignore_nullable=True, allow_nan_equality=True)
 

@@ -82,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("subscriber", help="the subscriber's phone number (looked up by its pseudonym)")
     c.add_argument("--month", type=_month, help="month of the card (default: the latest recommended)")
 
+    m = sub.add_parser("run", parents=[common],
+                       help="the monthly job: ingest, features, score, recommend and evaluate")
+    _month_target(m, "month to run (repeatable)", "every month in the landing folder")
+    m.add_argument("--train", action="store_true", help="retrain every model before scoring")
+
+    sub.add_parser("serve-sql", parents=[common],
+                   help="serve every lakehouse table over JDBC/ODBC (Spark Thrift server, loopback)")
+    sub.add_parser("serve-mlflow", parents=[common],
+                   help="start the MLflow tracking server on serving.mlflow_backend_store (loopback)")
+
     sub.add_parser("quality", parents=[common],
                    help="generated data only: champion models against the generator's truth")
     sub.add_parser("demo", parents=[common],
@@ -167,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
             jobs.run_report(settings, args.month)
         elif args.command == "card":
             jobs.run_card(settings, args.subscriber, args.month)
+        elif args.command == "run":
+            jobs.run_monthly(settings, None if args.all else args.month, train=args.train)
+        elif args.command == "serve-sql":
+            jobs.run_serve_sql(settings)
+        elif args.command == "serve-mlflow":
+            return jobs.run_serve_mlflow(settings)
         elif args.command == "quality":
             jobs.run_quality(settings)
         elif args.command == "demo":

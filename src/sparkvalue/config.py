@@ -34,6 +34,7 @@ class Paths(_Section):
     mlflow_tracking_uri: str
     mlflow_artifacts: str
     checkpoints: str
+    shared_tmp: str | None = None  # storage the driver and every executor reach (MLflow moves models there)
 
 
 class SparkSettings(_Section):
@@ -57,6 +58,17 @@ class Privacy(_Section):
     key_file: str
     create_key_file: bool = False
     id_length: int = Field(20, ge=16, le=64)
+
+
+class Serving(_Section):
+    """The servers that read the lakehouse: Spark's Thrift JDBC/ODBC server and MLflow's."""
+
+    sql_host: str = "127.0.0.1"       # loopback unless configured otherwise
+    sql_port: int = Field(10000, ge=1, le=65535)
+    metastore: str = ".data/metastore"  # Derby metastore of the JDBC server's database names
+    mlflow_host: str = "127.0.0.1"
+    mlflow_port: int = Field(5000, ge=1, le=65535)
+    mlflow_backend_store: str = "sqlite:///.data/mlflow/mlflow.db"  # the tracking server's store
 
 
 class Generate(_Section):
@@ -457,6 +469,7 @@ class Settings(_Section):
     paths: Paths
     spark: SparkSettings
     privacy: Privacy
+    serving: Serving = Field(default_factory=Serving)
     generate: Generate
     ingest: Ingest
     graph: Graph

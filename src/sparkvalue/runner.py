@@ -117,6 +117,46 @@ def run_demo(settings: Settings) -> None:
     run_report(settings, None)
 
 
+def run_monthly(settings: Settings, months: list[str] | None, *, train: bool = False) -> None:
+    """The monthly job: ingest, features (with the call-circle graph), score, marketing and the
+    closed loop for `months` (None: every month there is); `train` retrains the models first."""
+    run_ingest(settings, months)
+    run_features(settings, months)
+    if train:
+        run_train(settings)
+    run_score(settings, months)
+    run_recommend(settings, months)
+    run_evaluate(settings, months)
+
+
+def run_serve_sql(settings: Settings) -> None:
+    from sparkvalue.serving import serve_sql
+
+    serve_sql(settings)
+
+
+def run_serve_mlflow(settings: Settings) -> int:
+    """`mlflow server` on `serving.mlflow_backend_store`, artifacts in `paths.mlflow_artifacts`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    serving = settings.serving
+    store = tracking.store_uri(serving.mlflow_backend_store, settings.root)
+    artifacts = Path(settings.path("mlflow_artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    print(f"MLflow tracking server on http://{serving.mlflow_host}:{serving.mlflow_port}  "
+          f"(store {store}, artifacts {artifacts}); jobs log to it with "
+          f"paths.mlflow_tracking_uri: http://{serving.mlflow_host}:{serving.mlflow_port}", flush=True)
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
+               "--artifacts-destination", str(artifacts), "--host", serving.mlflow_host,
+               "--port", str(serving.mlflow_port), "--workers", "1"]
+    try:
+        return subprocess.run(command).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def run_report(settings: Settings, month: str | None) -> str:
     from sparkvalue.closedloop.report import write_report
     from sparkvalue.marketing.card import latest_month

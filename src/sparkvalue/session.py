@@ -40,11 +40,13 @@ def delta_jars(jars_dir: str, root: str) -> list[str]:
     return jars
 
 
-def build_session(settings: Settings, *, app_name: str | None = None) -> SparkSession:
+def build_session(settings: Settings, *, app_name: str | None = None, hive: bool = False) -> SparkSession:
     """Build (or return the running) SparkSession configured from `settings.spark`.
 
     All JVM settings must be known before the first `getOrCreate()`: a session that
-    already runs keeps its jars and extensions.
+    already runs keeps its jars and extensions. `hive` adds a Hive metastore (Derby, in
+    `serving.metastore`) for the JDBC server's database and table names; the Delta jars
+    then also go on the driver's class path, where the server's session threads load them.
     """
     spark_cfg = settings.spark
     builder = SparkSession.builder.appName(app_name or spark_cfg.app_name)
@@ -61,7 +63,17 @@ def build_session(settings: Settings, *, app_name: str | None = None) -> SparkSe
         **spark_cfg.conf,
     }
     if spark_cfg.jars_dir:
-        conf["spark.jars"] = ",".join(delta_jars(spark_cfg.jars_dir, settings.root))
+        jars = delta_jars(spark_cfg.jars_dir, settings.root)
+        conf["spark.jars"] = ",".join(jars)
+        if hive:
+            conf["spark.driver.extraClassPath"] = ":".join(jars)
+    if hive:
+        metastore = resolve_path(settings.serving.metastore, settings.root)
+        conf["spark.sql.warehouse.dir"] = os.path.join(metastore, "warehouse")
+        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+            f"jdbc:derby:;databaseName={os.path.join(metastore, 'metastore_db')};create=true")
+        conf["spark.hadoop.derby.system.home"] = metastore
+        builder = builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -57,7 +57,7 @@ def _warning_columns() -> list[tuple[str, str, str]]:
     ]
 
 
-def _columns(name: str, doc: TableDoc) -> list[tuple[str, str, str]]:
+def table_columns(name: str, doc: TableDoc) -> list[tuple[str, str, str]]:
     from sparkvalue.features.columns import GRAPH_FEATURES, SUBSCRIBER_FEATURES
 
     silver = {"silver.subscriber_features": SUBSCRIBER_FEATURES, "silver.graph_features": GRAPH_FEATURES}
@@ -90,7 +90,7 @@ def render() -> str:
         lines.append("")
         lines.append("| column | type | meaning |")
         lines.append("|---|---|---|")
-        lines += [f"| `{c}` | {t} | {d} |" for c, t, d in _columns(name, doc)]
+        lines += [f"| `{c}` | {t} | {d} |" for c, t, d in table_columns(name, doc)]
     lines += _offer_frame()
     return "\n".join(lines) + "\n"
 

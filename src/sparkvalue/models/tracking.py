@@ -29,14 +29,18 @@ class NoChampionError(LookupError):
     """A registered model has no `champion` version yet: train first."""
 
 
-def tracking_uri(settings: Settings) -> str:
-    uri = settings.paths.mlflow_tracking_uri
+def store_uri(uri: str, root: str) -> str:
+    """A relative `sqlite:///` path taken from the project root (its folder created)."""
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        path = Path(settings.root) / uri[len(prefix):]
+        path = Path(root) / uri[len(prefix):]
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"{prefix}{path}"
     return uri
+
+
+def tracking_uri(settings: Settings) -> str:
+    return store_uri(settings.paths.mlflow_tracking_uri, settings.root)
 
 
 def configure(settings: Settings) -> MlflowClient:
@@ -45,6 +49,8 @@ def configure(settings: Settings) -> MlflowClient:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if settings.paths.shared_tmp:  # executors save Spark models there, the driver reads them back
+        os.environ["MLFLOW_DFS_TMP"] = settings.path("shared_tmp")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     return MlflowClient(uri, uri)
 

@@ -1,0 +1,428 @@
+"""Production: a real standalone cluster, the JDBC server, other Delta readers, a live MLflow
+server, the notebooks, and a scan for raw subscriber numbers. Every server is started here
+on loopback and stopped at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql.types import TimestampType
+
+from sparkvalue import pipeline
+from sparkvalue.cli import main
+from sparkvalue.cluster import build_zip, write_conf_dir
+from sparkvalue.config import Settings
+from sparkvalue.lakehouse import tables as lh
+from sparkvalue.session import delta_jars
+from tests.helpers import rounded
+
+SPARK_BIN = Path(pyspark.__file__).parent / "bin"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, timeout: float = 120.0, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{what}: the process exited with {process.returncode}")
+        try:
+            found = check()
+        except OSError:
+            found = None
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"{what}: not ready after {timeout:.0f}s")
+
+
+def get_json(url: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses a TCP port listens on (from `ss`)."""
+    lines = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout.splitlines()
+    return {local.rsplit(":", 1)[0] for local in (line.split()[3] for line in lines if line.split())
+            if local.rsplit(":", 1)[1] == str(port)}
+
+
+LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
+
+
+def loopback_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, **extra}
+
+
+def gold_tables(lakehouse: str) -> list[str]:
+    return [name for name, doc in lh.GOLD.items()
+            if (Path(lh.table_path(lakehouse, doc)) / "_delta_log").is_dir()]
+
+
+def existing_tables(lakehouse: str) -> list[str]:
+    return [name for name, doc in lh.CATALOG.items()
+            if (Path(lh.table_path(lakehouse, doc)) / "_delta_log").is_dir()]
+
+
+# ------------------------------------------------------------------ the local-mode reference run
+
+@pytest.fixture(scope="module")
+def local_run(spark, scored):
+    """The models chain of the session (local[2]), completed: marketing and the closed loop of the
+    latest month."""
+    settings, months, *_ = scored
+    pipeline.recommend(spark, settings, months[-1:])
+    pipeline.evaluate(spark, settings, months[-1:])
+    return settings, months
+
+
+# ------------------------------------------------------------------ standalone cluster
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    """A Spark standalone master and two workers (1 core each) from the installed pyspark."""
+    root = tmp_path_factory.mktemp("standalone")
+    port, ui = free_port(), free_port()
+    spark_class = str(SPARK_BIN / "spark-class")
+    env = loopback_env(SPARK_NO_DAEMONIZE="1")
+    logs = []
+
+    def start(name: str, *args: str) -> subprocess.Popen:
+        log = open(root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        logs.append(log)
+        return subprocess.Popen([spark_class, *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    processes = [start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                       "--port", str(port), "--webui-port", str(ui))]
+    url = f"spark://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{ui}/json/"), "standalone master", process=processes[0])
+        for i in (1, 2):
+            processes.append(start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", url,
+                                   "--host", "127.0.0.1", "--cores", "1", "--memory", "2g",
+                                   "--webui-port", str(free_port()), "--work-dir", str(root / f"work{i}")))
+        wait_for(lambda: get_json(f"http://127.0.0.1:{ui}/json/")["aliveworkers"] == 2,
+                 "two workers registered")
+        yield url, root, ui
+    finally:
+        stop(processes)
+        for log in logs:
+            log.close()
+
+
+def _without_month(spark, lakehouse: str, month: str) -> list[str]:
+    """Delete `month` from every month-keyed table of `lakehouse` (not the run log); their names."""
+    from delta.tables import DeltaTable
+
+    emptied = []
+    for name in existing_tables(lakehouse):
+        path = lh.table_path(lakehouse, lh.CATALOG[name])
+        if name != "ops.ingest_runs" and "month" in spark.read.format("delta").load(path).columns:
+            DeltaTable.forPath(spark, path).delete(F.col("month") == month)
+            emptied.append(name)
+    return emptied
+
+
+@dataclass
+class ClusterJob:
+    remote: Settings
+    months: list[str]
+    root: Path
+    cluster_root: Path
+    emptied: list[str]
+    process: subprocess.Popen
+    started: float
+
+    def wait(self) -> ClusterJob:
+        """Wait for the job (it runs while the other tests of this module do); it succeeded."""
+        code = self.process.wait(timeout=1500)
+        log = (self.root / "driver.log").read_text()
+        assert code == 0, log[-4000:]
+        print(f"cluster run: {time.monotonic() - self.started:.0f}s")
+        return self
+
+
+@pytest.fixture(scope="module")
+def cluster_job(spark, standalone, local_run, tmp_path_factory):
+    """The monthly job of the latest month, submitted with spark-submit to the standalone cluster,
+    as in production: on a lakehouse holding the months before (a copy of the local run's, the
+    latest month deleted from every table), with the same landing data, configuration and
+    champion models as the local run. The package travels as a zip, the Delta jars with --jars.
+    The job runs in the background; `ClusterJob.wait()` waits for it."""
+    url, cluster_root = standalone
+    settings, months = local_run
+    root = tmp_path_factory.mktemp("cluster-run")
+    shutil.copytree(settings.path("lakehouse"), root / "lakehouse")
+    remote = settings.with_overrides({
+        "paths": {"lakehouse": str(root / "lakehouse"), "checkpoints": str(root / "checkpoints")},
+        "spark": {"master": None, "jars_dir": None},
+    })
+    emptied = _without_month(spark, remote.path("lakehouse"), months[-1])
+    conf_dir = write_conf_dir(remote, root / "conf", "cluster-test")
+    package = build_zip(root / "sparkvalue.zip")
+    jars = delta_jars(settings.spark.jars_dir, settings.root)
+    command = [str(SPARK_BIN / "spark-submit"), "--master", url, "--deploy-mode", "client",
+               "--py-files", str(package), "--jars", ",".join(jars),
+               "--driver-memory", "2g", "--executor-memory", "1g", "--total-executor-cores", "2",
+               "--conf", f"spark.pyspark.python={sys.executable}",
+               str(REPO / "jobs" / "run.py"), "--env", "cluster-test", "--conf-dir", str(conf_dir),
+               "--month", months[-1]]
+    log = open(root / "driver.log", "w")  # noqa: SIM115 - closed below
+    # run from an empty folder: nothing may depend on the checkout being the working directory
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=loopback_env(), cwd=root)
+    job = ClusterJob(remote, months, root, cluster_root, emptied, process, time.monotonic())
+    yield job
+    if process.poll() is None:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster_job) -> ClusterJob:
+    return cluster_job.wait()
+
+
+def test_the_cluster_takes_the_job_on_both_workers(standalone, cluster_job):
+    """Submitted first: the job then runs while the tests below use the local lakehouse."""
+    _, _, ui = standalone
+    state = wait_for(lambda: (lambda s: s if s["activeapps"] else None)(
+        get_json(f"http://127.0.0.1:{ui}/json/")), "application registered", timeout=180)
+    (app,) = state["activeapps"]
+    assert app["name"] == "sparkvalue-ingest" and app["state"] == "RUNNING"
+    assert [w["state"] for w in state["workers"]] == ["ALIVE", "ALIVE"]
+
+
+# ------------------------------------------------------------------ BI over JDBC
+
+def test_serve_sql_lists_every_table_with_comments_and_answers_queries_over_jdbc(spark, local_run, tmp_path):
+    settings, months = local_run
+    port = free_port()
+    served = settings.with_overrides({"serving": {"sql_port": port, "metastore": str(tmp_path / "metastore")},
+                                      "spark": {"driver_memory": "1g"}})
+    conf_dir = write_conf_dir(served, tmp_path / "conf", "bi")
+    log = open(tmp_path / "serve-sql.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen([sys.executable, "-m", "sparkvalue.cli", "serve-sql", "--env", "bi",
+                               "--conf-dir", str(conf_dir)], stdout=log, stderr=subprocess.STDOUT,
+                              env=loopback_env(), cwd=tmp_path)
+    try:
+        wait_for(lambda: "serving" in (tmp_path / "serve-sql.log").read_text(), "serve-sql", timeout=300,
+                 process=server)
+        assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
+
+        def beeline(sql: str) -> list[list[str]]:
+            done = subprocess.run([str(SPARK_BIN / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{port}/gold",
+                                   "-n", "analyst", "--silent=true", "--showHeader=false",
+                                   "--outputformat=csv2", "-e", sql],
+                                  capture_output=True, text=True, timeout=180, env=loopback_env())
+            assert done.returncode == 0, done.stderr[-2000:]
+            return [row for row in csv.reader(done.stdout.splitlines()) if len(row) > 1]
+
+        tables = {(db, t) for db, t, *_ in beeline("SHOW TABLES IN bronze; SHOW TABLES IN silver; "
+                                                   "SHOW TABLES IN gold; SHOW TABLES IN ops")}
+        expected = {tuple(name.split(".")) for name in existing_tables(settings.path("lakehouse"))}
+        assert tables == expected and ("gold", "recommendations") in tables
+        tiers = dict(beeline(f"SELECT value_tier, count(*) FROM value WHERE month = '{months[-1]}' "
+                             "GROUP BY value_tier"))
+        value = lh.read_table(spark, settings.path("lakehouse"), "gold.value") \
+            .where(F.col("month") == months[-1])
+        assert {k: int(v) for k, v in tiers.items()} == {
+            r["value_tier"]: r["count"] for r in value.groupBy("value_tier").count().collect()}
+        described = {row[0]: row[2] for row in beeline("DESCRIBE gold.recommendations")}
+        assert described["subscriber_id"] == "pseudonymised subscriber number"
+        assert all(described[c] not in ("", "NULL") for c in ("offer_code", "month"))
+        detail = beeline("DESCRIBE TABLE EXTENDED gold.recommendations")
+        assert ["Comment", lh.GOLD["recommendations"].description, ""] in detail
+    finally:
+        stop([server])
+        log.close()
+
+
+# ------------------------------------------------------------------ other Delta readers
+
+def test_deltalake_and_duckdb_read_every_table_with_the_counts_of_spark(spark, local_run):
+    import duckdb
+    from deltalake import DeltaTable
+
+    from sparkvalue.lakehouse.readers import duckdb_connect
+
+    settings, _ = local_run
+    lakehouse = settings.path("lakehouse")
+    names = existing_tables(lakehouse)
+    assert len(names) == len(lh.CATALOG)
+    con = duckdb_connect()
+    for name in names:
+        path = lh.table_path(lakehouse, lh.CATALOG[name])
+        count = lh.read_table(spark, lakehouse, name).count()
+        assert DeltaTable(path).to_pyarrow_table().num_rows == count, name
+        assert con.execute(f"SELECT count(*) FROM delta_scan('{path}')").fetchone()[0] == count, name
+    assert isinstance(con, duckdb.DuckDBPyConnection)
+
+
+# ------------------------------------------------------------------ MLflow tracking server
+
+def test_training_logs_to_a_live_mlflow_server_listed_over_rest(spark, models_lake, tmp_path):
+    settings, _ = models_lake
+    port = free_port()
+    served = settings.with_overrides({"serving": {
+        "mlflow_port": port, "mlflow_backend_store": f"sqlite:///{tmp_path / 'server.db'}"},
+        "paths": {"mlflow_artifacts": str(tmp_path / "served-artifacts"),
+                  "mlflow_tracking_uri": f"http://127.0.0.1:{port}"}})
+    conf_dir = write_conf_dir(served, tmp_path / "conf", "tracking")
+    log = open(tmp_path / "mlflow.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen([sys.executable, "-m", "sparkvalue.cli", "serve-mlflow", "--env", "tracking",
+                               "--conf-dir", str(conf_dir)], stdout=log, stderr=subprocess.STDOUT,
+                              env=loopback_env(), cwd=tmp_path, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"{base}/health", timeout=5).status == 200, "mlflow server",
+                 process=server)
+        assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
+        summary = pipeline.train(spark, served, kinds=("stickiness",))
+        experiments = get_json(f"{base}/api/2.0/mlflow/experiments/search", {"max_results": 100})
+        ids = {e["name"]: e["experiment_id"] for e in experiments["experiments"]}
+        runs = get_json(f"{base}/api/2.0/mlflow/runs/search",
+                        {"experiment_ids": [ids["sparkvalue-stickiness"]]})["runs"]
+        by_id = {r["info"]["run_id"]: {m["key"]: m["value"] for m in r["data"]["metrics"]} for r in runs}
+        for result in summary.results:
+            assert by_id[result.run_id]["heldout_auc"] == pytest.approx(result.metrics.auc)
+        models = get_json(f"{base}/api/2.0/mlflow/registered-models/search")["registered_models"]
+        assert "sparkvalue-stickiness" in {m["name"] for m in models}
+        # the artifacts went through the server into its artifact root
+        assert any((tmp_path / "served-artifacts").rglob("MLmodel"))
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
+# ------------------------------------------------------------------ notebooks
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb")))
+def test_notebook_runs_top_to_bottom_on_the_demo_data(local_run, tmp_path, notebook):
+    import nbformat
+    from nbclient import NotebookClient
+
+    settings, _ = local_run
+    conf_dir = write_conf_dir(settings.with_overrides({"spark": {"driver_memory": "1g"}}), tmp_path / "conf",
+                              "local")
+    os.environ["SPARKVALUE_CONF_DIR"] = str(conf_dir)
+    try:
+        nb = nbformat.read(REPO / "notebooks" / notebook, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+                       ).execute()
+    finally:
+        del os.environ["SPARKVALUE_CONF_DIR"]
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert len([o for o in outputs if o.get("output_type") in ("stream", "execute_result", "display_data")]) \
+        >= len([c for c in nb.cells if c.cell_type == "code"]) - 1
+
+
+# ------------------------------------------------------------------ the cluster job's results
+
+def test_the_monthly_job_on_a_standalone_cluster_writes_what_local_mode_writes(spark, local_run, cluster_run):
+    settings, months = local_run
+    remote, cluster_root, emptied = cluster_run.remote, cluster_run.cluster_root, cluster_run.emptied
+    month = months[-1]
+    # the executors of both workers ran tasks of the application
+    stderr_files = list(cluster_root.glob("work*/app-*/*/stderr"))
+    assert {p.parts[-4] for p in stderr_files} == {"work1", "work2"}
+    # every table of the month: bronze, silver and all gold tables that the monthly job writes
+    assert {n for n in emptied if n.startswith("gold.")} == {
+        f"gold.{n}" for n in lh.GOLD if n not in ("model_rules", "model_lift")}
+    assert len([n for n in emptied if n.startswith(("bronze.", "silver."))]) >= 10
+    filled = 0
+    for name in emptied:
+        here = lh.read_table(spark, settings.path("lakehouse"), name).where(F.col("month") == month)
+        there = lh.read_table(spark, remote.path("lakehouse"), name).where(F.col("month") == month)
+        stamps = [f.name for f in here.schema.fields if isinstance(f.dataType, TimestampType)]
+        here, there = rounded(here.drop(*stamps), 6), rounded(there.drop(*stamps), 6)
+        assert there.count() == here.count(), name
+        filled += here.count() > 0
+        assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True,
+                           allow_nan_equality=True, underline_cells=True)
+    assert filled >= len(emptied) - 4  # the test data has no corporate groups and no quarantine
+
+
+# ------------------------------------------------------------------ data protection
+
+def _raw_numbers(spark, settings) -> set[str]:
+    """Every subscriber number of the landing extracts (the personal data to look for)."""
+    landing = settings.path("landing")
+    read = spark.read.option("header", True)
+    subscribers = read.csv(f"{landing}/subscribers").select(F.col("subscriber_id").alias("n"))
+    edges = read.csv(f"{landing}/call_edges")
+    numbers = subscribers.union(edges.select("caller_id")).union(edges.select("callee_id"))
+    return {r["n"] for r in numbers.where(F.col("n").isNotNull()).distinct().collect()}
+
+
+def _digit_runs(text: str) -> set[str]:
+    return set(re.findall(r"\d+", text))
+
+
+def test_no_raw_subscriber_number_in_any_table_log_or_error(spark, local_run, cluster_run, capsys):
+    remote, months, root, cluster_root = cluster_run.remote, cluster_run.months, cluster_run.root, \
+        cluster_run.cluster_root
+    raw = _raw_numbers(spark, remote)
+    assert len(raw) > 2000 and all(re.fullmatch(r"\d{11,12}", n) for n in raw)  # mobile and fixed lines
+    raw_df = spark.createDataFrame([(n,) for n in raw], "token string")
+    lakehouse = remote.path("lakehouse")
+    names = existing_tables(lakehouse)
+    assert len(names) >= len(lh.GOLD) + len(lh.SILVER) + len(lh.BRONZE)
+    for name in names:
+        df = lh.read_table(spark, lakehouse, name)
+        text = F.to_json(F.struct(*df.columns))
+        tokens = df.select(F.explode(F.regexp_extract_all(text, F.lit(r"(\d+)"), 1)).alias("token"))
+        leaked = tokens.join(F.broadcast(raw_df), "token").count()
+        assert leaked == 0, f"{name}: {leaked} raw subscriber numbers"
+    # logs of the whole run: driver, master, workers and every executor
+    logs = [root / "driver.log", *cluster_root.glob("*.log"), *cluster_root.glob("work*/app-*/*/std*")]
+    assert len(logs) >= 7
+    for log in logs:
+        assert not (_digit_runs(log.read_text(errors="replace")) & raw), f"raw number in {log}"
+    # the front-line card of a real number and the error for an unknown one show no number
+    landing = remote.path("landing")
+    known = spark.read.option("header", True).csv(f"{landing}/subscribers/extract={months[-1]}") \
+        .agg(F.min("subscriber_id")).first()[0]
+    here = write_conf_dir(remote.with_overrides({"spark": {"master": "local[1]",
+                                                          "jars_dir": local_run[0].spark.jars_dir}}),
+                          root / "conf-card", "card")
+    for number, code in ((known, 0), ("19999999999", 1)):
+        assert main(["card", number, "--env", "card", "--conf-dir", str(here)]) == code
+        shown = capsys.readouterr()
+        assert ("UnknownSubscriberError" in shown.err) == (code == 1)
+        assert "(pseudonym)" in shown.out or code == 1
+        assert not (_digit_runs(shown.out + shown.err) & raw)
