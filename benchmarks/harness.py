@@ -118,8 +118,9 @@ def write_report(results: list[dict], out: Path, title: str, command: str) -> No
     lines = [f"# {title}", "", f"Command: `{command}`", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), "",
              "| subscribers | stage | wall time (s) | peak driver RSS (MB) | peak process tree RSS (MB) "
-             "| rows |", "|---:|---|---:|---:|---:|---|"]
+             "| spill memory / disk (MB) | rows |", "|---:|---|---:|---:|---:|---:|---|"]
     for r in results:
+        spilled = f"{r['spill_memory_mb']} / {r['spill_disk_mb']}" if "spill_memory_mb" in r else ""
         lines.append(f"| {r['subscribers']:,} | {r['stage']} | {r['seconds']} | "
-                     f"{r['peak_driver_mb']} | {r['peak_tree_mb']} | {r.get('rows', '')} |")
+                     f"{r['peak_driver_mb']} | {r['peak_tree_mb']} | {spilled} | {r.get('rows', '')} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")

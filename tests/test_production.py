@@ -182,7 +182,7 @@ def cluster_job(spark, standalone, local_run, tmp_path_factory):
     latest month deleted from every table), with the same landing data, configuration and
     champion models as the local run. The package travels as a zip, the Delta jars with --jars.
     The job runs in the background; `ClusterJob.wait()` waits for it."""
-    url, cluster_root = standalone
+    url, cluster_root, _ = standalone
     settings, months = local_run
     root = tmp_path_factory.mktemp("cluster-run")
     shutil.copytree(settings.path("lakehouse"), root / "lakehouse")
@@ -248,7 +248,9 @@ def test_serve_sql_lists_every_table_with_comments_and_answers_queries_over_jdbc
                                    "--outputformat=csv2", "-e", sql],
                                   capture_output=True, text=True, timeout=180, env=loopback_env())
             assert done.returncode == 0, done.stderr[-2000:]
-            return [row for row in csv.reader(done.stdout.splitlines()) if len(row) > 1]
+            # statements after the first echo beeline's prompt in front of their first row
+            lines = [re.sub(r"^\d+: jdbc:hive2://\S+> ", "", line) for line in done.stdout.splitlines()]
+            return [row for row in csv.reader(lines) if len(row) > 1]
 
         tables = {(db, t) for db, t, *_ in beeline("SHOW TABLES IN bronze; SHOW TABLES IN silver; "
                                                    "SHOW TABLES IN gold; SHOW TABLES IN ops")}
