@@ -4,7 +4,6 @@ on loopback and stopped at the end."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -245,12 +244,13 @@ def test_serve_sql_lists_every_table_with_comments_and_answers_queries_over_jdbc
         def beeline(sql: str) -> list[list[str]]:
             done = subprocess.run([str(SPARK_BIN / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{port}/gold",
                                    "-n", "analyst", "--silent=true", "--showHeader=false",
-                                   "--outputformat=csv2", "-e", sql],
+                                   "--outputformat=tsv2", "-e", sql],
                                   capture_output=True, text=True, timeout=180, env=loopback_env())
             assert done.returncode == 0, done.stderr[-2000:]
             # statements after the first echo beeline's prompt in front of their first row
             lines = [re.sub(r"^\d+: jdbc:hive2://\S+> ", "", line) for line in done.stdout.splitlines()]
-            return [row for row in csv.reader(lines) if len(row) > 1]
+            rows = [[field.strip("\x00 ") for field in line.split("\t")] for line in lines]
+            return [row for row in rows if len(row) > 1]
 
         tables = {(db, t) for db, t, *_ in beeline("SHOW TABLES IN bronze; SHOW TABLES IN silver; "
                                                    "SHOW TABLES IN gold; SHOW TABLES IN ops")}
@@ -266,7 +266,8 @@ def test_serve_sql_lists_every_table_with_comments_and_answers_queries_over_jdbc
         assert described["subscriber_id"] == "pseudonymised subscriber number"
         assert all(described[c] not in ("", "NULL") for c in ("offer_code", "month"))
         detail = beeline("DESCRIBE TABLE EXTENDED gold.recommendations")
-        assert ["Comment", lh.GOLD["recommendations"].description, ""] in detail
+        assert ["Comment", lh.GOLD["recommendations"].description] == \
+            next(row[:2] for row in detail if row[0] == "Comment")
     finally:
         stop([server])
         log.close()
@@ -372,9 +373,9 @@ def test_the_monthly_job_on_a_standalone_cluster_writes_what_local_mode_writes(s
         there = lh.read_table(spark, remote.path("lakehouse"), name).where(F.col("month") == month)
         stamps = [f.name for f in here.schema.fields if isinstance(f.dataType, TimestampType)]
         here, there = rounded(here.drop(*stamps), 6), rounded(there.drop(*stamps), 6)
-        assert there.count() == here.count(), name
-        filled += here.count() > 0
-        assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True,
+        filled += bool(here.take(1))
+        # (the JDBC test has put the column descriptions on the local tables meanwhile)
+        assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True,
                            allow_nan_equality=True, underline_cells=True)
     assert filled >= len(emptied) - 4  # the test data has no corporate groups and no quarantine
 
