@@ -74,8 +74,8 @@ def rows_read(con, lakehouse: Path, stage: str, month: str) -> int:
 def spill(events: Path, since: float) -> dict[str, int]:
     """Bytes spilled by the tasks of the event logs written after `since`."""
     memory = disk = 0
-    for log in events.glob("*"):
-        if log.stat().st_mtime < since:
+    for log in events.rglob("*"):  # Spark 4 writes a folder per application (rolling event logs)
+        if not log.is_file() or log.stat().st_mtime < since:
             continue
         with log.open() as lines:
             for line in lines:
@@ -155,6 +155,7 @@ def main() -> None:
         prepare_env(work, {
             "spark": {"driver_memory": args.driver_memory, "shuffle_partitions": max(4, files),
                       "conf": {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(events),
+                               "spark.eventLog.compress": "false",  # Spark 4 compresses by default
                                "spark.ui.showConsoleProgress": "false"}},
             "generate": {"subscribers": n, "months": args.months,
                          "edges_per_subscriber": args.edges_per_subscriber,
