@@ -72,7 +72,9 @@ def build_session(settings: Settings, *, app_name: str | None = None, hive: bool
         conf["spark.sql.warehouse.dir"] = os.path.join(metastore, "warehouse")
         conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
             f"jdbc:derby:;databaseName={os.path.join(metastore, 'metastore_db')};create=true")
-        conf["spark.hadoop.derby.system.home"] = metastore
+        # Derby reads its home (where derby.log goes) from a JVM system property
+        java_options = spark_cfg.conf.get("spark.driver.extraJavaOptions", "")
+        conf["spark.driver.extraJavaOptions"] = f"{java_options} -Dderby.system.home={metastore}".strip()
         builder = builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)
