@@ -124,3 +124,44 @@ def write_report(results: list[dict], out: Path, title: str, command: str) -> No
         lines.append(f"| {r['subscribers']:,} | {r['stage']} | {r['seconds']} | "
                      f"{r['peak_driver_mb']} | {r['peak_tree_mb']} | {spilled} | {r.get('rows', '')} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def duckdb_reference(lakehouse: Path, month: str) -> dict[str, float]:
+    """The usage windows and the circle aggregation of `month`, as DuckDB computes them."""
+    from sparkvalue.lakehouse.readers import duckdb_connect
+
+    con = duckdb_connect()
+    con.execute("SET threads = 2")
+    year, mon = map(int, month.split("-"))
+    index = year * 12 + mon - 1
+    usage, edges = lakehouse / "bronze" / "usage_monthly", lakehouse / "bronze" / "call_edges"
+    started = time.perf_counter()
+    con.execute(f"""
+        CREATE TEMP TABLE usage_features AS
+        WITH u AS (
+            SELECT subscriber_id, revenue, outgoing_min + incoming_min AS mou, data_mb,
+                   CAST(substr(month, 1, 4) AS INT) * 12 + CAST(substr(month, 6, 2) AS INT) - 1 AS m
+            FROM delta_scan('{usage}') WHERE month <= '{month}')
+        SELECT subscriber_id,
+               avg(revenue) FILTER (WHERE m > {index} - 3) AS revenue_3m_avg,
+               avg(revenue) FILTER (WHERE m > {index} - 6) AS revenue_6m_avg,
+               avg(revenue) FILTER (WHERE m > {index} - 12) AS revenue_12m_avg,
+               avg(mou) FILTER (WHERE m > {index} - 3) AS mou_3m_avg,
+               avg(data_mb) FILTER (WHERE m > {index} - 3) AS data_3m_avg,
+               max(revenue) FILTER (WHERE m = {index} - 12) AS revenue_ly,
+               min(revenue) FILTER (WHERE m BETWEEN {index} - 3 AND {index} - 1) AS band_min,
+               max(revenue) FILTER (WHERE m BETWEEN {index} - 3 AND {index} - 1) AS band_max,
+               max(revenue) FILTER (WHERE m = {index}) AS revenue
+        FROM u GROUP BY subscriber_id HAVING max(m) = {index}""")
+    usage_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    con.execute(f"""
+        CREATE TEMP TABLE circle AS
+        SELECT caller_id, count(*) AS breadth, sum(minutes) AS depth, sum(calls) AS calls,
+               avg(CASE WHEN callee_operator IN ('own', 'own_other_region') THEN 1 ELSE 0 END) AS onnet,
+               avg(CASE WHEN callee_operator = 'competitor' THEN 1 ELSE 0 END) AS competitor
+        FROM delta_scan('{edges}') WHERE month = '{month}' GROUP BY caller_id""")
+    circle_seconds = time.perf_counter() - started
+    return {"usage": round(usage_seconds, 1), "circle": round(circle_seconds, 1),
+            "usage_rows": con.execute("SELECT count(*) FROM usage_features").fetchone()[0],
+            "circle_rows": con.execute("SELECT count(*) FROM circle").fetchone()[0]}
