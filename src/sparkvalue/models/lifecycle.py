@@ -105,8 +105,8 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, subscri
                             **({"champion_heldout_auc": champion_auc} if champion_auc is not None else {})})
         _log_artifacts(spec, model, leaves, metrics)
         if scorer is not None:  # the registered model scores; the tree beside it explains
-            mlflow.spark.log_model(model, RULES_MODEL)
-        info = mlflow.spark.log_model(scorer or model, "model", registered_model_name=name)
+            tracking.log_spark_model(model, RULES_MODEL)
+        info = tracking.log_spark_model(scorer or model, "model", name)
         version = int(info.registered_model_version)
     client.set_model_version_tag(name, str(version), "holdout_months", ",".join(split.holdout))
     promoted = _gate(client, name, version, "heldout_auc", metrics.auc, champion_auc,
@@ -254,7 +254,7 @@ def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, mo
             metrics["champion_silhouette"] = champion_score
         mlflow.log_metrics(metrics)
         tracking.log_json(fit.segments, SEGMENTS_ARTIFACT)
-        info = mlflow.spark.log_model(fit.model, "model", registered_model_name=name)
+        info = tracking.log_spark_model(fit.model, "model", name)
         version = int(info.registered_model_version)
     sample.unpersist()
     promoted = _gate(client, name, version, "silhouette", score, champion_score,

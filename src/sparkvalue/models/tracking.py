@@ -98,6 +98,18 @@ def require_champion(client: MlflowClient, name: str) -> Champion:
     return found
 
 
+def log_spark_model(model, artifact_path: str, registered_model_name: str | None = None):
+    """Log a Spark ML model to the active run (and register it when a name is given).
+
+    The requirements are stated (pyspark of this release): left out, MLflow infers them by
+    loading the model again in a new Python process with a Spark session of its own, which
+    costs a JVM start per logged model."""
+    import mlflow.spark
+
+    return mlflow.spark.log_model(model, artifact_path, registered_model_name=registered_model_name,
+                                  pip_requirements=mlflow.spark.get_default_pip_requirements())
+
+
 def log_json(data: object, artifact_path: str) -> None:
     """Log a JSON document as an artifact of the active run."""
     with tempfile.TemporaryDirectory() as tmp:
