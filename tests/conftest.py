@@ -15,6 +15,23 @@ from sparkvalue.lakehouse import tables as lh
 TEST_KEY = "test-pseudonym-key-not-a-secret"
 
 
+# Modules that share the session's trained and scored lakehouse (the models chain).
+CHAIN = ("test_models.py", "test_closedloop.py", "test_production.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`make test`: -n 2 --dist loadgroup) one worker runs the models chain,
+    started first as the longest, and the others take whole modules, so no session fixture is
+    built twice on one worker and no module is split."""
+    def group(item) -> str:
+        module = Path(str(item.fspath)).name
+        return "chain" if module in CHAIN else module
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    items.sort(key=lambda item: group(item) != "chain")  # stable: module order kept otherwise
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     os.environ["SPARKVALUE_PSEUDONYM_KEY"] = TEST_KEY

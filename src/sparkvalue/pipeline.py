@@ -32,6 +32,7 @@ from sparkvalue.ingest.validate import (
     validate_rows,
 )
 from sparkvalue.lakehouse import tables as lh
+from sparkvalue.lakehouse.docs import documented
 from sparkvalue.privacy import load_key
 
 log = logging.getLogger("sparkvalue")
@@ -180,12 +181,14 @@ def _ingest_table(spark: SparkSession, settings: Settings, extracts: list[landin
         F.coalesce(F.substring_index(F.get(F.col(ERRORS), 0), ":", 1), F.lit("")).alias("rule"),
     ).count().collect()
     in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
-    lh.replace_partition(good_rows(checked, spec), lh.table_path(lakehouse, lh.BRONZE[spec.name]),
-                         where=in_months, partition_by=("month",))
-    lh.replace_partition(quarantine_rows(checked, spec),
+    bronze = lh.BRONZE[spec.name]
+    lh.replace_partition(documented(good_rows(checked, spec), f"bronze.{spec.name}"),
+                         lh.table_path(lakehouse, bronze), where=in_months, partition_by=("month",),
+                         description=bronze.description)
+    lh.replace_partition(documented(quarantine_rows(checked, spec), "bronze.quarantine"),
                          lh.table_path(lakehouse, lh.QUARANTINE),
                          where=f"table_name = '{spec.name}' AND {in_months}",
-                         partition_by=lh.QUARANTINE.partition)
+                         partition_by=lh.QUARANTINE.partition, description=lh.QUARANTINE.description)
     checked.unpersist()
     seconds = round((time.perf_counter() - started) / len(months), 2)
     results = []
@@ -214,7 +217,8 @@ def _record_run(spark: SparkSession, lakehouse: str, run_id: str,
                                "loaded long, quarantined long, rules map<string,long>, "
                                "ignored_columns array<string>, seconds double") \
         .withColumn("finished_at", F.current_timestamp())
-    lh.append_rows(df, lh.table_path(lakehouse, lh.INGEST_RUNS))
+    lh.append_rows(documented(df, "ops.ingest_runs"), lh.table_path(lakehouse, lh.INGEST_RUNS),
+                   description=lh.INGEST_RUNS.description)
 
 
 def landing_months(spark: SparkSession, settings: Settings) -> tuple[str, ...]:
@@ -280,15 +284,16 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     joined = subscriber.join(graph, on=["month", "subscriber_id"], how="left")
     contacts = bronze("contact_history").where(F.col("month") <= months[-1])
     warnings = warning_flags(joined, trial_expiries(contacts), rules_config=settings.warnings)
-    _write_table(spark, warnings, lh.SILVER["warnings"], lakehouse, in_months, started, summary)
+    _write_table(spark, warnings, lh.SILVER["warnings"], lakehouse, in_months, started, summary,
+                 warnings=settings.warnings)
     return summary
 
 
 def _write_table(spark: SparkSession, df: DataFrame, doc: lh.TableDoc, lakehouse: str, in_months: str,
-                 started: float, summary) -> DataFrame:
+                 started: float, summary, warnings=None) -> DataFrame:
     """Write a silver/gold table's months (key checked), note the time, and read them back."""
     path = lh.table_path(lakehouse, doc)
-    _write_checked(df, path, doc, in_months)
+    _write_checked(df, path, doc, in_months, warnings)
     summary.tables[doc.name] = path
     summary.seconds[doc.name] = round(time.perf_counter() - started, 2)
     log.info("%s %s..%s: %s in %.1fs", doc.layer, summary.months[0], summary.months[-1], doc.name,
@@ -306,11 +311,13 @@ def bronze_months(spark: SparkSession, settings: Settings) -> list[str]:
     return table_months(spark, settings, "bronze.subscribers")
 
 
-def _write_checked(df: DataFrame, path: str, doc: lh.TableDoc, where: str) -> None:
-    """Write the months of a silver/gold table after checking its key is unique."""
-    df = df.persist(StorageLevel.MEMORY_AND_DISK)
-    lh.assert_unique(df, doc.key, table=f"{doc.layer}.{doc.name}")
-    lh.replace_partition(df, path, where=where, partition_by=doc.partition)
+def _write_checked(df: DataFrame, path: str, doc: lh.TableDoc, where: str, warnings=None) -> None:
+    """Write the months of a silver/gold table, documented, after checking its key is unique.
+    `warnings`: the configuration silver.warnings' column comments describe."""
+    name = f"{doc.layer}.{doc.name}"
+    df = documented(df, name, warnings).persist(StorageLevel.MEMORY_AND_DISK)
+    lh.assert_unique(df, doc.key, table=name)
+    lh.replace_partition(df, path, where=where, partition_by=doc.partition, description=doc.description)
     df.unpersist()
 
 

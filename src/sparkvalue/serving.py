@@ -7,8 +7,9 @@ starts Spark's Thrift JDBC/ODBC server (HiveServer2 protocol) inside the same Sp
 application, bound to `serving.sql_host` (loopback by default).
 
 The descriptions live in the Delta tables themselves (the `comment` of each column and the
-table's description), so every Delta reader sees them; they are written once, as a
-metadata-only commit, when a table's descriptions differ from the documented ones.
+table's description), so every Delta reader sees them. The pipeline writes them with the
+data (`docs.documented`, `tables.replace_partition`); a table written by an older release
+gets them here once, as a metadata-only commit.
 """
 
 from __future__ import annotations
@@ -43,15 +44,18 @@ def _same_location(found: str, path: str) -> bool:
     return found.removeprefix("file:").rstrip("/") == path.removeprefix("file:").rstrip("/")
 
 
-def _describe(spark: SparkSession, ident: str, name: str, doc: TableDoc) -> int:
-    """Put the documented table and column descriptions on the table; how many changed."""
-    detail = spark.sql(f"DESCRIBE DETAIL {ident}").first()
+def _describe(spark: SparkSession, settings: Settings, ident: str, name: str, doc: TableDoc,
+              description: str | None) -> int:
+    """Put the documented table and column descriptions on the table; how many changed.
+
+    Tables the pipeline created carry them already; older ones get them here, once."""
     changed = 0
-    if (detail["description"] or "") != doc.description:
+    if (description or "") != doc.description:
         spark.sql(f"COMMENT ON TABLE {ident} IS {_quoted(doc.description)}")
         changed += 1
     present = {f.name: f.metadata.get("comment") for f in spark.table(ident).schema.fields}
-    stale = [(c, text) for c, _, text in table_columns(name, doc) if c in present and present[c] != text]
+    stale = [(c, text) for c, _, text in table_columns(name, doc, settings.warnings)
+             if c in present and present[c] != text]
     if stale:
         spark.sql(f"ALTER TABLE {ident} ALTER COLUMN "
                   + ", ".join(f"`{c}` COMMENT {_quoted(text)}" for c, text in stale))
@@ -73,12 +77,14 @@ def register_tables(spark: SparkSession, settings: Settings) -> list[str]:
             continue  # not written yet in this lakehouse
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {doc.layer} COMMENT {_quoted(DATABASES[doc.layer])}")
         ident = f"{doc.layer}.{doc.name}"
-        if spark.catalog.tableExists(ident):
-            found = spark.sql(f"DESCRIBE DETAIL {ident}").first()["location"]
-            if not _same_location(found, path):
-                spark.sql(f"DROP TABLE {ident}")  # external: the data stays where it is
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {ident} USING DELTA LOCATION {_quoted(path)}")
-        changed = _describe(spark, ident, name, doc)
+        detail = spark.sql(f"DESCRIBE DETAIL {ident}").first() if spark.catalog.tableExists(ident) else None
+        if detail is not None and not _same_location(detail["location"], path):
+            spark.sql(f"DROP TABLE {ident}")  # external: the data stays where it is
+            detail = None
+        if detail is None:
+            spark.sql(f"CREATE TABLE {ident} USING DELTA LOCATION {_quoted(path)}")
+            detail = spark.sql(f"DESCRIBE DETAIL {ident}").first()
+        changed = _describe(spark, settings, ident, name, doc, detail["description"])
         log.info("registered %s (%d descriptions updated)", ident, changed)
         registered.append(ident)
     return registered

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
 from sparkvalue.contract.raw import RAW_TABLES
 from sparkvalue.lakehouse.tables import CATALOG, TableDoc
 
@@ -41,30 +44,32 @@ OTHER_COLUMNS = {
 }
 
 
-def _warning_columns() -> list[tuple[str, str, str]]:
+def _warning_columns(warnings=None) -> list[tuple[str, str, str]]:
     from sparkvalue.config import load_config
     from sparkvalue.features.warnings import describe_rules
 
-    checks = describe_rules(load_config("local").warnings)
+    checks = describe_rules(warnings or load_config("local").warnings)
+    suffix = "" if warnings else " (default thresholds)"
     return [
         ("subscriber_id", "string", "pseudonymised subscriber number"),
         ("month", "string", "month (yyyy-MM), the partition"),
-        *[(code.lower(), "boolean", f"{code}: {text} (default thresholds)")
-          for code, text in checks.items()],
+        *[(code.lower(), "boolean", f"{code}: {text}{suffix}") for code, text in checks.items()],
         ("warning_codes", "array<string>", "codes of the rules that fired"),
         ("warning_reasons", "array<string>", "readable reasons of the rules that fired"),
         ("warning_count", "int", "rules that fired"),
     ]
 
 
-def table_columns(name: str, doc: TableDoc) -> list[tuple[str, str, str]]:
+def table_columns(name: str, doc: TableDoc, warnings=None) -> list[tuple[str, str, str]]:
+    """(column, type, meaning) of a catalog table. `warnings`: the `warnings:` section whose
+    thresholds silver.warnings describes (default: those of the embedded configuration)."""
     from sparkvalue.features.columns import GRAPH_FEATURES, SUBSCRIBER_FEATURES
 
     silver = {"silver.subscriber_features": SUBSCRIBER_FEATURES, "silver.graph_features": GRAPH_FEATURES}
     if name in silver:
         return silver[name]
     if name == "silver.warnings":
-        return _warning_columns()
+        return _warning_columns(warnings)
     if name.startswith("gold."):
         from sparkvalue.models import columns as gold
 
@@ -77,6 +82,16 @@ def table_columns(name: str, doc: TableDoc) -> list[tuple[str, str, str]]:
         cols.append(("month", "string", "extract month (yyyy-MM), the partition"))
     cols.append(("_source_file", "string", "landing file the row was read from"))
     return cols
+
+
+def documented(df: DataFrame, name: str, warnings=None) -> DataFrame:
+    """`df` with the catalog's meaning of each column as its `comment` (one projection).
+
+    Delta keeps the comments in the table's schema, so every reader (Spark SQL, the JDBC
+    server, delta-rs) shows them; a table written before keeps the comments it has."""
+    meaning = {c: text for c, _, text in table_columns(name, CATALOG[name], warnings)}
+    return df.select(*[F.col(f"`{c}`").alias(c, metadata={"comment": meaning[c]}) if c in meaning
+                       else F.col(f"`{c}`") for c in df.columns])
 
 
 def render() -> str:

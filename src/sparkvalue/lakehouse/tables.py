@@ -202,15 +202,30 @@ def assert_unique(df: DataFrame, key: tuple[str, ...], *, table: str) -> None:
         )
 
 
-def replace_partition(df: DataFrame, path: str, *, where: str,
-                      partition_by: tuple[str, ...]) -> None:
+def _create_if_missing(df: DataFrame, path: str, partition_by: tuple[str, ...],
+                       description: str | None) -> None:
+    """Create the table empty, with its description, when it does not exist yet (the data
+    commit follows). Column comments come with `df`'s schema (see `docs.documented`)."""
+    from delta.tables import DeltaTable
+
+    if description is None or DeltaTable.isDeltaTable(df.sparkSession, path):
+        return
+    writer = df.limit(0).writeTo(f"delta.`{path}`").using("delta").tableProperty("comment", description)
+    if partition_by:
+        writer = writer.partitionedBy(*[F.col(c) for c in partition_by])
+    writer.create()
+
+
+def replace_partition(df: DataFrame, path: str, *, where: str, partition_by: tuple[str, ...],
+                      description: str | None = None) -> None:
     """Write `df` as the whole content of the partitions selected by the SQL predicate `where`.
 
     Re-running replaces those partitions, never duplicates them; Delta refuses rows of
     `df` outside the predicate. Columns a newer release adds are added to the table (older
     partitions read them as null, and they come after the existing columns); a column whose
-    type changes is refused.
+    type changes is refused. A new table gets `description` as its comment.
     """
+    _create_if_missing(df, path, partition_by, description)
     writer = (df.write.format("delta").mode("overwrite").option("replaceWhere", where)
               .option("mergeSchema", "true"))
     if partition_by:
@@ -218,7 +233,8 @@ def replace_partition(df: DataFrame, path: str, *, where: str,
     writer.save(path)
 
 
-def append_rows(df: DataFrame, path: str) -> None:
+def append_rows(df: DataFrame, path: str, description: str | None = None) -> None:
+    _create_if_missing(df, path, (), description)
     df.write.format("delta").mode("append").save(path)
 
 
