@@ -44,7 +44,7 @@ browser:
 # Two pytest workers (tests/conftest.py groups the modules): the models chain on one, the other
 # modules beside it; much of a Spark test is driver-side and leaves a core idle.
 test: setup browser
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15
+	$(VENV)/bin/python -m pytest -n 2 --durations=15
 
 lint: setup
 	$(VENV)/bin/ruff check src tests jobs benchmarks

@@ -4,6 +4,7 @@ and one small generated + ingested lakehouse reused by the end-to-end tests."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,13 @@ from sparkvalue import pipeline
 from sparkvalue.config import Settings, load_config
 from sparkvalue.lakehouse import tables as lh
 
+# A pytest-xdist worker runs in an execnet process whose __main__ has neither __spec__ nor
+# __file__; pyspark.sql.connect takes that for its own doctest run and calls sys.exit(0) when
+# the Connect extras are missing (MLflow imports it while logging a Spark model). Name it.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "pytest-xdist-worker"
+
 TEST_KEY = "test-pseudonym-key-not-a-secret"
 
 
@@ -19,17 +27,25 @@ TEST_KEY = "test-pseudonym-key-not-a-secret"
 CHAIN = ("test_models.py", "test_closedloop.py", "test_production.py")
 
 
-def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (`make test`: -n 2 --dist loadgroup) one worker runs the models chain,
-    started first as the longest, and the others take whole modules, so no session fixture is
-    built twice on one worker and no module is split."""
-    def group(item) -> str:
-        module = Path(str(item.fspath)).name
-        return "chain" if module in CHAIN else module
+def _scope(module_path: str) -> str:
+    return "chain" if Path(module_path).name in CHAIN else module_path
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
-    items.sort(key=lambda item: group(item) != "chain")  # stable: module order kept otherwise
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs two pytest-xdist workers: one takes the models chain, the other whole
+    modules, so no session fixture is built twice on one worker and no module is split."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ChainScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid.split("::", 1)[0])
+
+    return ChainScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The chain first (the longest); otherwise the modules' order."""
+    items.sort(key=lambda item: _scope(str(item.fspath)) != "chain")
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +141,4 @@ def scored(spark, trained):
                          "propensity", "ld_targets")}
     second = pipeline.score(spark, settings, months)
     return settings, months, first, second, kept
+

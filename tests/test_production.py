@@ -162,6 +162,7 @@ class ClusterJob:
     root: Path
     cluster_root: Path
     emptied: list[str]
+    jars: list[str]
     process: subprocess.Popen
     started: float
 
@@ -191,22 +192,27 @@ def cluster_job(spark, standalone, local_run, tmp_path_factory):
     })
     emptied = _without_month(spark, remote.path("lakehouse"), months[-1])
     conf_dir = write_conf_dir(remote, root / "conf", "cluster-test")
-    package = build_zip(root / "sparkvalue.zip")
-    jars = delta_jars(settings.spark.jars_dir, settings.root)
-    command = [str(SPARK_BIN / "spark-submit"), "--master", url, "--deploy-mode", "client",
-               "--py-files", str(package), "--jars", ",".join(jars),
-               "--driver-memory", "2g", "--executor-memory", "1g", "--total-executor-cores", "2",
-               "--conf", f"spark.pyspark.python={sys.executable}",
-               str(REPO / "jobs" / "run.py"), "--env", "cluster-test", "--conf-dir", str(conf_dir),
-               "--month", months[-1]]
+    build_zip(root / "sparkvalue.zip")
     log = open(root / "driver.log", "w")  # noqa: SIM115 - closed below
-    # run from an empty folder: nothing may depend on the checkout being the working directory
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=loopback_env(), cwd=root)
-    job = ClusterJob(remote, months, root, cluster_root, emptied, process, time.monotonic())
+    jars = delta_jars(settings.spark.jars_dir, settings.root)
+    process = submit(url, root, jars, "run.py", "--env", "cluster-test", "--conf-dir", str(conf_dir),
+                     "--month", months[-1], log=log)
+    job = ClusterJob(remote, months, root, cluster_root, emptied, jars, process, time.monotonic())
     yield job
     if process.poll() is None:
         process.kill()
     log.close()
+
+
+def submit(url: str, root: Path, jars: list[str], job: str, *args: str, log) -> subprocess.Popen:
+    """spark-submit `jobs/<job>` to the standalone cluster as in production: the package as the zip
+    in `root`, the Delta jars with --jars, run from `root` (nothing may depend on the checkout
+    being the working directory)."""
+    command = [str(SPARK_BIN / "spark-submit"), "--master", url, "--deploy-mode", "client",
+               "--py-files", str(root / "sparkvalue.zip"), "--jars", ",".join(jars),
+               "--driver-memory", "2g", "--executor-memory", "1g", "--total-executor-cores", "2",
+               "--conf", f"spark.pyspark.python={sys.executable}", str(REPO / "jobs" / job), *args]
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=loopback_env(), cwd=root)
 
 
 @pytest.fixture(scope="module")
@@ -296,41 +302,6 @@ def test_deltalake_and_duckdb_read_every_table_with_the_counts_of_spark(spark, l
 
 # ------------------------------------------------------------------ MLflow tracking server
 
-def test_training_logs_to_a_live_mlflow_server_listed_over_rest(spark, models_lake, tmp_path):
-    settings, _ = models_lake
-    port = free_port()
-    served = settings.with_overrides({"serving": {
-        "mlflow_port": port, "mlflow_backend_store": f"sqlite:///{tmp_path / 'server.db'}"},
-        "paths": {"mlflow_artifacts": str(tmp_path / "served-artifacts"),
-                  "mlflow_tracking_uri": f"http://127.0.0.1:{port}"}})
-    conf_dir = write_conf_dir(served, tmp_path / "conf", "tracking")
-    log = open(tmp_path / "mlflow.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([sys.executable, "-m", "sparkvalue.cli", "serve-mlflow", "--env", "tracking",
-                               "--conf-dir", str(conf_dir)], stdout=log, stderr=subprocess.STDOUT,
-                              env=loopback_env(), cwd=tmp_path, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: urllib.request.urlopen(f"{base}/health", timeout=5).status == 200, "mlflow server",
-                 process=server)
-        assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
-        summary = pipeline.train(spark, served, kinds=("stickiness",))
-        experiments = get_json(f"{base}/api/2.0/mlflow/experiments/search", {"max_results": 100})
-        ids = {e["name"]: e["experiment_id"] for e in experiments["experiments"]}
-        runs = get_json(f"{base}/api/2.0/mlflow/runs/search",
-                        {"experiment_ids": [ids["sparkvalue-stickiness"]]})["runs"]
-        by_id = {r["info"]["run_id"]: {m["key"]: m["value"] for m in r["data"]["metrics"]} for r in runs}
-        for result in summary.results:
-            assert by_id[result.run_id]["heldout_auc"] == pytest.approx(result.metrics.auc)
-        models = get_json(f"{base}/api/2.0/mlflow/registered-models/search")["registered_models"]
-        assert "sparkvalue-stickiness" in {m["name"] for m in models}
-        # the artifacts went through the server into its artifact root
-        assert any((tmp_path / "served-artifacts").rglob("MLmodel"))
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()
-
-
 # ------------------------------------------------------------------ notebooks
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb")))
@@ -374,10 +345,53 @@ def test_the_monthly_job_on_a_standalone_cluster_writes_what_local_mode_writes(s
         stamps = [f.name for f in here.schema.fields if isinstance(f.dataType, TimestampType)]
         here, there = rounded(here.drop(*stamps), 6), rounded(there.drop(*stamps), 6)
         filled += bool(here.take(1))
-        # (the JDBC test has put the column descriptions on the local tables meanwhile)
         assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True,
                            allow_nan_equality=True, underline_cells=True)
     assert filled >= len(emptied) - 4  # the test data has no corporate groups and no quarantine
+
+
+def test_training_on_the_cluster_logs_to_a_live_mlflow_server(standalone, trained, cluster_run, tmp_path):
+    """The train job submitted to the cluster (after the monthly job) logs to a tracking server;
+    the run, its metrics and the registered model are listed over the server's REST API, and
+    the tree is the one local mode trained on the same silver tables."""
+    url, _, _ = standalone
+    local = {r.kind: r for r in trained[1].results}["stickiness"]
+    port = free_port()
+    served = cluster_run.remote.with_overrides({
+        "serving": {"mlflow_port": port, "mlflow_backend_store": f"sqlite:///{tmp_path / 'server.db'}"},
+        "paths": {"mlflow_artifacts": str(tmp_path / "served-artifacts"),
+                  "mlflow_tracking_uri": f"http://127.0.0.1:{port}"}})
+    conf_dir = write_conf_dir(served, tmp_path / "conf", "tracking")
+    log = open(tmp_path / "mlflow.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen([sys.executable, "-m", "sparkvalue.cli", "serve-mlflow", "--env", "tracking",
+                               "--conf-dir", str(conf_dir)], stdout=log, stderr=subprocess.STDOUT,
+                              env=loopback_env(), cwd=tmp_path, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"{base}/health", timeout=5).status == 200, "mlflow server",
+                 process=server)
+        assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
+        with open(tmp_path / "train-driver.log", "w") as driver_log:
+            job = submit(url, cluster_run.root, cluster_run.jars, "train.py", "--env", "tracking",
+                         "--conf-dir", str(conf_dir), "--model", "stickiness", log=driver_log)
+            code = job.wait(timeout=900)
+        assert code == 0, (tmp_path / "train-driver.log").read_text()[-4000:]
+        experiments = get_json(f"{base}/api/2.0/mlflow/experiments/search", {"max_results": 100})
+        ids = {e["name"]: e["experiment_id"] for e in experiments["experiments"]}
+        (run,) = get_json(f"{base}/api/2.0/mlflow/runs/search",
+                          {"experiment_ids": [ids["sparkvalue-stickiness"]]})["runs"]
+        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        params = {p["key"]: p["value"] for p in run["data"]["params"]}
+        assert metrics["heldout_auc"] == pytest.approx(local.metrics.auc, abs=1e-9)
+        assert int(params["leaves"]) == len(local.leaves)
+        models = get_json(f"{base}/api/2.0/mlflow/registered-models/search")["registered_models"]
+        assert "sparkvalue-stickiness" in {m["name"] for m in models}
+        # the artifacts went through the server into its artifact root
+        assert any((tmp_path / "served-artifacts").rglob("MLmodel"))
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
 
 
 # ------------------------------------------------------------------ data protection
