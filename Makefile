@@ -41,10 +41,8 @@ browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
-# Two pytest workers (tests/conftest.py groups the modules): the models chain on one, the other
-# modules beside it; much of a Spark test is driver-side and leaves a core idle.
 test: setup browser
-	$(VENV)/bin/python -m pytest -n 2 --durations=15
+	$(VENV)/bin/python -m pytest --durations=15
 
 lint: setup
 	$(VENV)/bin/ruff check src tests jobs benchmarks

@@ -4,7 +4,6 @@ and one small generated + ingested lakehouse reused by the end-to-end tests."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,39 +12,7 @@ from sparkvalue import pipeline
 from sparkvalue.config import Settings, load_config
 from sparkvalue.lakehouse import tables as lh
 
-# A pytest-xdist worker runs in an execnet process whose __main__ has neither __spec__ nor
-# __file__; pyspark.sql.connect takes that for its own doctest run and calls sys.exit(0) when
-# the Connect extras are missing (MLflow imports it while logging a Spark model). Name it.
-_main = sys.modules["__main__"]
-if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
-    _main.__file__ = "pytest-xdist-worker"
-
 TEST_KEY = "test-pseudonym-key-not-a-secret"
-
-
-# Modules that share the session's trained and scored lakehouse (the models chain).
-CHAIN = ("test_models.py", "test_closedloop.py", "test_production.py")
-
-
-def _scope(module_path: str) -> str:
-    return "chain" if Path(module_path).name in CHAIN else module_path
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """`make test` runs two pytest-xdist workers: one takes the models chain, the other whole
-    modules, so no session fixture is built twice on one worker and no module is split."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ChainScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return _scope(nodeid.split("::", 1)[0])
-
-    return ChainScheduling(config, log)
-
-
-def pytest_collection_modifyitems(config, items):
-    """The chain first (the longest); otherwise the modules' order."""
-    items.sort(key=lambda item: _scope(str(item.fspath)) != "chain")
 
 
 @pytest.fixture(scope="session")
@@ -141,4 +108,3 @@ def scored(spark, trained):
                          "propensity", "ld_targets")}
     second = pipeline.score(spark, settings, months)
     return settings, months, first, second, kept
-
