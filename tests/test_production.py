@@ -300,8 +300,6 @@ def test_deltalake_and_duckdb_read_every_table_with_the_counts_of_spark(spark, l
     assert isinstance(con, duckdb.DuckDBPyConnection)
 
 
-# ------------------------------------------------------------------ MLflow tracking server
-
 # ------------------------------------------------------------------ notebooks
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb")))
@@ -349,6 +347,8 @@ def test_the_monthly_job_on_a_standalone_cluster_writes_what_local_mode_writes(s
                            allow_nan_equality=True, underline_cells=True)
     assert filled >= len(emptied) - 4  # the test data has no corporate groups and no quarantine
 
+
+# ------------------------------------------------------------------ training on the cluster, MLflow server
 
 def test_training_on_the_cluster_logs_to_a_live_mlflow_server(standalone, trained, cluster_run, tmp_path):
     """The train job submitted to the cluster (after the monthly job) logs to a tracking server;
