@@ -38,17 +38,10 @@ def write_conf_dir(settings: Settings, folder: str | Path, env: str) -> Path:
     for section, key in [*(("paths", k) for k in content["paths"]), ("serving", "metastore"),
                          ("serving", "mlflow_backend_store"), ("privacy", "key_file"), ("spark", "jars_dir")]:
         if content[section].get(key):
-            content[section][key] = _absolute(content[section][key], settings.root)
+            content[section][key] = resolve_path(content[section][key], settings.root)
     (folder / "base.yaml").write_text(yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
     (folder / f"{env}.yaml").write_text("{}\n")
     return folder
-
-
-def _absolute(value: str, root: str) -> str:
-    prefix = "sqlite:///"
-    if value.startswith(prefix) and not value[len(prefix):].startswith("/"):
-        return prefix + str(Path(root) / value[len(prefix):])
-    return resolve_path(value, root)
 
 
 if __name__ == "__main__":

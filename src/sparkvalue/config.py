@@ -498,8 +498,14 @@ class Settings(_Section):
             raise ConfigError(_describe(exc, {"overrides": overrides})) from None
 
 
+SQLITE = "sqlite:///"
+
+
 def resolve_path(value: str, root: str) -> str:
-    """Resolve `~` and relative local paths; URIs (scheme://) are returned unchanged."""
+    """Resolve `~` and relative local paths, the file of a `sqlite:///` URI included; other URIs
+    (scheme://) are returned unchanged."""
+    if value.startswith(SQLITE) and not value[len(SQLITE):].startswith("/"):
+        return SQLITE + resolve_path(value[len(SQLITE):], root)
     if "://" in value or value.startswith("sqlite:"):
         return value
     path = Path(os.path.expanduser(value))

@@ -18,7 +18,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from sparkvalue.config import Settings
+from sparkvalue.config import SQLITE, Settings, resolve_path
 
 log = logging.getLogger("sparkvalue")
 
@@ -31,12 +31,10 @@ class NoChampionError(LookupError):
 
 def store_uri(uri: str, root: str) -> str:
     """A relative `sqlite:///` path taken from the project root (its folder created)."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        path = Path(root) / uri[len(prefix):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"{prefix}{path}"
-    return uri
+    resolved = resolve_path(uri, root)
+    if resolved != uri:
+        Path(resolved[len(SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
+    return resolved
 
 
 def tracking_uri(settings: Settings) -> str:
