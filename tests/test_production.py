@@ -302,25 +302,35 @@ def test_deltalake_and_duckdb_read_every_table_with_the_counts_of_spark(spark, l
 
 # ------------------------------------------------------------------ notebooks
 
+@pytest.fixture(scope="module")
+def notebook_kernel(local_run, tmp_path_factory):
+    """One Python kernel for the notebooks, as an analyst keeps one open: its Spark session starts
+    once. Configured like an analyst's machine: $SPARKVALUE_CONF_DIR names the configuration."""
+    from jupyter_client.manager import KernelManager
+
+    settings, _ = local_run
+    root = tmp_path_factory.mktemp("notebooks")
+    conf_dir = write_conf_dir(settings.with_overrides({"spark": {"driver_memory": "1g"}}), root / "conf", "local")
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(root), env={**os.environ, "SPARKVALUE_CONF_DIR": str(conf_dir)})
+    yield km
+    km.shutdown_kernel(now=True)
+
+
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb")))
-def test_notebook_runs_top_to_bottom_on_the_demo_data(local_run, tmp_path, notebook):
+def test_notebook_runs_top_to_bottom_on_the_demo_data(notebook_kernel, notebook):
     import nbformat
     from nbclient import NotebookClient
 
-    settings, _ = local_run
-    conf_dir = write_conf_dir(settings.with_overrides({"spark": {"driver_memory": "1g"}}), tmp_path / "conf",
-                              "local")
-    os.environ["SPARKVALUE_CONF_DIR"] = str(conf_dir)
-    try:
-        nb = nbformat.read(REPO / "notebooks" / notebook, as_version=4)
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-                       ).execute()
-    finally:
-        del os.environ["SPARKVALUE_CONF_DIR"]
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    nb = nbformat.read(REPO / "notebooks" / notebook, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    # a clean namespace: nothing a notebook run before left behind is visible to this one
+    nb.cells.insert(0, nbformat.v4.new_code_cell('get_ipython().run_line_magic("reset", "-f")'))
+    NotebookClient(nb, km=notebook_kernel, timeout=600).execute()
+    outputs = [o for cell in code_cells for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert len([o for o in outputs if o.get("output_type") in ("stream", "execute_result", "display_data")]) \
-        >= len([c for c in nb.cells if c.cell_type == "code"]) - 1
+        >= len(code_cells) - 1
 
 
 # ------------------------------------------------------------------ the cluster job's results

@@ -44,6 +44,13 @@ def _same_location(found: str, path: str) -> bool:
     return found.removeprefix("file:").rstrip("/") == path.removeprefix("file:").rstrip("/")
 
 
+def _location_and_comment(spark: SparkSession, ident: str) -> tuple[str, str | None]:
+    """Where a registered table lives and its description, from the catalog and the Delta
+    metadata (DESCRIBE DETAIL would also count the table's files: a Spark job per table)."""
+    rows = {row[0]: row[1] for row in spark.sql(f"DESCRIBE TABLE EXTENDED {ident}").collect()}
+    return rows["Location"], rows.get("Comment")
+
+
 def _describe(spark: SparkSession, settings: Settings, ident: str, name: str, doc: TableDoc,
               description: str | None) -> int:
     """Put the documented table and column descriptions on the table; how many changed.
@@ -71,20 +78,23 @@ def register_tables(spark: SparkSession, settings: Settings) -> list[str]:
     """
     lakehouse = settings.path("lakehouse")
     registered = []
+    databases = set()
     for name, doc in CATALOG.items():
         path = table_path(lakehouse, doc)
         if not DeltaTable.isDeltaTable(spark, path):
             continue  # not written yet in this lakehouse
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {doc.layer} COMMENT {_quoted(DATABASES[doc.layer])}")
+        if doc.layer not in databases:
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {doc.layer} COMMENT {_quoted(DATABASES[doc.layer])}")
+            databases.add(doc.layer)
         ident = f"{doc.layer}.{doc.name}"
-        detail = spark.sql(f"DESCRIBE DETAIL {ident}").first() if spark.catalog.tableExists(ident) else None
-        if detail is not None and not _same_location(detail["location"], path):
+        found = _location_and_comment(spark, ident) if spark.catalog.tableExists(ident) else None
+        if found is not None and not _same_location(found[0], path):
             spark.sql(f"DROP TABLE {ident}")  # external: the data stays where it is
-            detail = None
-        if detail is None:
+            found = None
+        if found is None:
             spark.sql(f"CREATE TABLE {ident} USING DELTA LOCATION {_quoted(path)}")
-            detail = spark.sql(f"DESCRIBE DETAIL {ident}").first()
-        changed = _describe(spark, settings, ident, name, doc, detail["description"])
+            found = _location_and_comment(spark, ident)
+        changed = _describe(spark, settings, ident, name, doc, found[1])
         log.info("registered %s (%d descriptions updated)", ident, changed)
         registered.append(ident)
     return registered
