@@ -310,7 +310,8 @@ def notebook_kernel(local_run, tmp_path_factory):
 
     settings, _ = local_run
     root = tmp_path_factory.mktemp("notebooks")
-    conf_dir = write_conf_dir(settings.with_overrides({"spark": {"driver_memory": "1g"}}), root / "conf", "local")
+    analyst = settings.with_overrides({"spark": {"driver_memory": "1g"}})
+    conf_dir = write_conf_dir(analyst, root / "conf", "local")
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(root), env={**os.environ, "SPARKVALUE_CONF_DIR": str(conf_dir)})
     yield km
