@@ -76,7 +76,7 @@ def test_features_are_point_in_time(spark, demo_lake):
 
     def graph(t):
         return graph_features(t["call_edges"], t["subscribers"], months=[month], hub_min_in_degree=200,
-                              strong_tie_minutes=20.0, reset_probability=0.15, max_iter=15, tol=1e-6)
+                              strong_tie_minutes=20.0, reset_probability=0.15, max_iter=5, tol=1e-6)
 
     # (a replaced input column loses its bronze comment: values are compared, not descriptions)
     assert_df_equality(subscriber(tables), subscriber(changed), ignore_row_order=True, ignore_metadata=True)

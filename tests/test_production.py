@@ -103,8 +103,12 @@ def local_run(spark, scored):
     """The models chain of the session (local[2]), completed: marketing and the closed loop of the
     latest month."""
     settings, months, *_ = scored
-    pipeline.recommend(spark, settings, months[-1:])
-    pipeline.evaluate(spark, settings, months[-1:])
+    kpis = Path(lh.table_path(settings.path("lakehouse"), lh.GOLD["kpis"]))
+    if not ((kpis / "_delta_log").is_dir()
+            and lh.read_table(spark, settings.path("lakehouse"), "gold.kpis")
+            .where(F.col("month") == months[-1]).take(1)):  # not done by test_models
+        pipeline.recommend(spark, settings, months[-1:])
+        pipeline.evaluate(spark, settings, months[-1:])
     return settings, months
 
 
@@ -112,7 +116,8 @@ def local_run(spark, scored):
 
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
-    """A Spark standalone master and two workers (1 core each) from the installed pyspark."""
+    """A Spark standalone master and two workers from the installed pyspark. Two cores each: the
+    monthly job and the training job (2 cores each, one on every worker) run side by side."""
     root = tmp_path_factory.mktemp("standalone")
     port, ui = free_port(), free_port()
     spark_class = str(SPARK_BIN / "spark-class")
@@ -131,7 +136,7 @@ def standalone(tmp_path_factory):
         wait_for(lambda: get_json(f"http://127.0.0.1:{ui}/json/"), "standalone master", process=processes[0])
         for i in (1, 2):
             processes.append(start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", url,
-                                   "--host", "127.0.0.1", "--cores", "1", "--memory", "2g",
+                                   "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
                                    "--webui-port", str(free_port()), "--work-dir", str(root / f"work{i}")))
         wait_for(lambda: get_json(f"http://127.0.0.1:{ui}/json/")["aliveworkers"] == 2,
                  "two workers registered")
@@ -162,26 +167,47 @@ class ClusterJob:
     root: Path
     cluster_root: Path
     emptied: list[str]
-    jars: list[str]
     process: subprocess.Popen
     started: float
+    log: Path
 
     def wait(self) -> ClusterJob:
         """Wait for the job (it runs while the other tests of this module do); it succeeded."""
         code = self.process.wait(timeout=1500)
-        log = (self.root / "driver.log").read_text()
-        assert code == 0, log[-4000:]
-        print(f"cluster run: {time.monotonic() - self.started:.0f}s")
+        assert code == 0, self.log.read_text()[-4000:]
+        print(f"{self.log.name}: {time.monotonic() - self.started:.0f}s")
         return self
 
 
 @pytest.fixture(scope="module")
-def cluster_job(spark, standalone, local_run, tmp_path_factory):
+def shipped(local_run, tmp_path_factory) -> tuple[Path, list[str]]:
+    """What spark-submit ships: the package as a zip and the Delta jars."""
+    settings, _ = local_run
+    zip_path = build_zip(tmp_path_factory.mktemp("shipped") / "sparkvalue.zip")
+    return zip_path, delta_jars(settings.spark.jars_dir, settings.root)
+
+
+def submit(url: str, shipped: tuple[Path, list[str]], cwd: Path, job: str, *args: str,
+           log: Path) -> subprocess.Popen:
+    """spark-submit `jobs/<job>` to the standalone cluster as in production: the package as a zip
+    with --py-files, the Delta jars with --jars, run from `cwd` (nothing may depend on the
+    checkout being the working directory); its output goes to `log`."""
+    zip_path, jars = shipped
+    command = [str(SPARK_BIN / "spark-submit"), "--master", url, "--deploy-mode", "client",
+               "--py-files", str(zip_path), "--jars", ",".join(jars),
+               "--driver-memory", "2g", "--executor-memory", "1g", "--total-executor-cores", "2",
+               "--conf", f"spark.pyspark.python={sys.executable}", str(REPO / "jobs" / job), *args]
+    with open(log, "w") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=loopback_env(), cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def cluster_job(spark, standalone, local_run, shipped, tmp_path_factory):
     """The monthly job of the latest month, submitted with spark-submit to the standalone cluster,
     as in production: on a lakehouse holding the months before (a copy of the local run's, the
     latest month deleted from every table), with the same landing data, configuration and
-    champion models as the local run. The package travels as a zip, the Delta jars with --jars.
-    The job runs in the background; `ClusterJob.wait()` waits for it."""
+    champion models as the local run. The job runs in the background; `ClusterJob.wait()`
+    waits for it."""
     url, cluster_root, _ = standalone
     settings, months = local_run
     root = tmp_path_factory.mktemp("cluster-run")
@@ -192,27 +218,12 @@ def cluster_job(spark, standalone, local_run, tmp_path_factory):
     })
     emptied = _without_month(spark, remote.path("lakehouse"), months[-1])
     conf_dir = write_conf_dir(remote, root / "conf", "cluster-test")
-    build_zip(root / "sparkvalue.zip")
-    log = open(root / "driver.log", "w")  # noqa: SIM115 - closed below
-    jars = delta_jars(settings.spark.jars_dir, settings.root)
-    process = submit(url, root, jars, "run.py", "--env", "cluster-test", "--conf-dir", str(conf_dir),
-                     "--month", months[-1], log=log)
-    job = ClusterJob(remote, months, root, cluster_root, emptied, jars, process, time.monotonic())
-    yield job
+    process = submit(url, shipped, root, "run.py", "--env", "cluster-test", "--conf-dir", str(conf_dir),
+                     "--month", months[-1], log=root / "driver.log")
+    yield ClusterJob(remote, months, root, cluster_root, emptied, process, time.monotonic(),
+                     root / "driver.log")
     if process.poll() is None:
         process.kill()
-    log.close()
-
-
-def submit(url: str, root: Path, jars: list[str], job: str, *args: str, log) -> subprocess.Popen:
-    """spark-submit `jobs/<job>` to the standalone cluster as in production: the package as the zip
-    in `root`, the Delta jars with --jars, run from `root` (nothing may depend on the checkout
-    being the working directory)."""
-    command = [str(SPARK_BIN / "spark-submit"), "--master", url, "--deploy-mode", "client",
-               "--py-files", str(root / "sparkvalue.zip"), "--jars", ",".join(jars),
-               "--driver-memory", "2g", "--executor-memory", "1g", "--total-executor-cores", "2",
-               "--conf", f"spark.pyspark.python={sys.executable}", str(REPO / "jobs" / job), *args]
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=loopback_env(), cwd=root)
 
 
 @pytest.fixture(scope="module")
@@ -220,13 +231,61 @@ def cluster_run(cluster_job) -> ClusterJob:
     return cluster_job.wait()
 
 
-def test_the_cluster_takes_the_job_on_both_workers(standalone, cluster_job):
-    """Submitted first: the job then runs while the tests below use the local lakehouse."""
+@dataclass
+class Tracking:
+    base: str
+    root: Path
+    job: ClusterJob
+
+
+@pytest.fixture(scope="module")
+def cluster_training(standalone, local_run, shipped, tmp_path_factory):
+    """A live MLflow tracking server (`sparkvalue serve-mlflow`, SQLite backend, its own artifact
+    root) and the training job submitted to the cluster, logging to it. It trains on a copy of
+    the local run's lakehouse and runs beside the monthly job."""
+    url, cluster_root, _ = standalone
+    settings, months = local_run
+    root = tmp_path_factory.mktemp("cluster-training")
+    shutil.copytree(settings.path("lakehouse"), root / "lakehouse")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    served = settings.with_overrides({
+        "serving": {"mlflow_port": port, "mlflow_backend_store": f"sqlite:///{root / 'server.db'}"},
+        "paths": {"lakehouse": str(root / "lakehouse"), "checkpoints": str(root / "checkpoints"),
+                  "mlflow_artifacts": str(root / "served-artifacts"), "mlflow_tracking_uri": base},
+        "spark": {"master": None, "jars_dir": None}})
+    conf_dir = write_conf_dir(served, root / "conf", "tracking")
+    log = open(root / "mlflow.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen([sys.executable, "-m", "sparkvalue.cli", "serve-mlflow", "--env", "tracking",
+                               "--conf-dir", str(conf_dir)], stdout=log, stderr=subprocess.STDOUT,
+                              env=loopback_env(), cwd=root, start_new_session=True)
+    process = None
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"{base}/health", timeout=5).status == 200, "mlflow server",
+                 process=server)
+        assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
+        process = submit(url, shipped, root, "train.py", "--env", "tracking", "--conf-dir", str(conf_dir),
+                         "--model", "stickiness", log=root / "train-driver.log")
+        job = ClusterJob(served, months, root, cluster_root, [], process, time.monotonic(),
+                         root / "train-driver.log")
+        yield Tracking(base, root, job)
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_the_cluster_takes_the_job_on_both_workers(standalone, cluster_job, cluster_training):
+    """Submitted first (with the training job): they run while the tests below use the local
+    lakehouse."""
     _, _, ui = standalone
-    state = wait_for(lambda: (lambda s: s if s["activeapps"] else None)(
-        get_json(f"http://127.0.0.1:{ui}/json/")), "application registered", timeout=180)
-    (app,) = state["activeapps"]
-    assert app["name"] == "sparkvalue-ingest" and app["state"] == "RUNNING"
+    state = wait_for(lambda: (lambda s: s if "sparkvalue-ingest" in {a["name"] for a in s["activeapps"]}
+                              else None)(get_json(f"http://127.0.0.1:{ui}/json/")),
+                     "application registered", timeout=180)
+    (app,) = [a for a in state["activeapps"] if a["name"] == "sparkvalue-ingest"]
+    assert app["state"] == "RUNNING"
     assert [w["state"] for w in state["workers"]] == ["ALIVE", "ALIVE"]
 
 
@@ -247,31 +306,40 @@ def test_serve_sql_lists_every_table_with_comments_and_answers_queries_over_jdbc
                  process=server)
         assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
 
-        def beeline(sql: str) -> list[list[str]]:
+        def beeline(*statements: str) -> list[list[list[str]]]:
+            """The rows of each statement, from one beeline session (one JVM start)."""
+            marked = "; ".join(f"{sql}; SELECT '#', '{i}'" for i, sql in enumerate(statements))
             done = subprocess.run([str(SPARK_BIN / "beeline"), "-u", f"jdbc:hive2://127.0.0.1:{port}/gold",
                                    "-n", "analyst", "--silent=true", "--showHeader=false",
-                                   "--outputformat=tsv2", "-e", sql],
-                                  capture_output=True, text=True, timeout=180, env=loopback_env())
+                                   "--outputformat=tsv2", "-e", marked],
+                                  capture_output=True, text=True, timeout=300, env=loopback_env())
             assert done.returncode == 0, done.stderr[-2000:]
             # statements after the first echo beeline's prompt in front of their first row
             lines = [re.sub(r"^\d+: jdbc:hive2://\S+> ", "", line) for line in done.stdout.splitlines()]
             rows = [[field.strip("\x00 ") for field in line.split("\t")] for line in lines]
-            return [row for row in rows if len(row) > 1]
+            results: list[list[list[str]]] = [[]]
+            for row in rows:
+                if row == ["#", str(len(results) - 1)]:
+                    results.append([])
+                elif len(row) > 1:
+                    results[-1].append(row)
+            assert len(results) == len(statements) + 1 and not results[-1], done.stdout[-2000:]
+            return results[:-1]
 
-        tables = {(db, t) for db, t, *_ in beeline("SHOW TABLES IN bronze; SHOW TABLES IN silver; "
-                                                   "SHOW TABLES IN gold; SHOW TABLES IN ops")}
+        listed, tiers, described, detail = beeline(
+            "SHOW TABLES IN bronze; SHOW TABLES IN silver; SHOW TABLES IN gold; SHOW TABLES IN ops",
+            f"SELECT value_tier, count(*) FROM value WHERE month = '{months[-1]}' GROUP BY value_tier",
+            "DESCRIBE gold.recommendations", "DESCRIBE TABLE EXTENDED gold.recommendations")
+        tables = {(db, t) for db, t, *_ in listed}
         expected = {tuple(name.split(".")) for name in existing_tables(settings.path("lakehouse"))}
         assert tables == expected and ("gold", "recommendations") in tables
-        tiers = dict(beeline(f"SELECT value_tier, count(*) FROM value WHERE month = '{months[-1]}' "
-                             "GROUP BY value_tier"))
         value = lh.read_table(spark, settings.path("lakehouse"), "gold.value") \
             .where(F.col("month") == months[-1])
-        assert {k: int(v) for k, v in tiers.items()} == {
+        assert {k: int(v) for k, v in tiers} == {
             r["value_tier"]: r["count"] for r in value.groupBy("value_tier").count().collect()}
-        described = {row[0]: row[2] for row in beeline("DESCRIBE gold.recommendations")}
-        assert described["subscriber_id"] == "pseudonymised subscriber number"
-        assert all(described[c] not in ("", "NULL") for c in ("offer_code", "month"))
-        detail = beeline("DESCRIBE TABLE EXTENDED gold.recommendations")
+        columns = {row[0]: row[2] for row in described}
+        assert columns["subscriber_id"] == "pseudonymised subscriber number"
+        assert all(columns[c] not in ("", "NULL") for c in ("offer_code", "month"))
         assert ["Comment", lh.GOLD["recommendations"].description] == \
             next(row[:2] for row in detail if row[0] == "Comment")
     finally:
@@ -361,48 +429,25 @@ def test_the_monthly_job_on_a_standalone_cluster_writes_what_local_mode_writes(s
 
 # ------------------------------------------------------------------ training on the cluster, MLflow server
 
-def test_training_on_the_cluster_logs_to_a_live_mlflow_server(standalone, trained, cluster_run, tmp_path):
-    """The train job submitted to the cluster (after the monthly job) logs to a tracking server;
-    the run, its metrics and the registered model are listed over the server's REST API, and
-    the tree is the one local mode trained on the same silver tables."""
-    url, _, _ = standalone
+def test_training_on_the_cluster_logs_to_a_live_mlflow_server(trained, cluster_training):
+    """The train job submitted to the cluster logs to a tracking server; the run, its metrics and
+    the registered model are listed over the server's REST API, and the tree is the one local
+    mode trained on the same silver tables."""
     local = {r.kind: r for r in trained[1].results}["stickiness"]
-    port = free_port()
-    served = cluster_run.remote.with_overrides({
-        "serving": {"mlflow_port": port, "mlflow_backend_store": f"sqlite:///{tmp_path / 'server.db'}"},
-        "paths": {"mlflow_artifacts": str(tmp_path / "served-artifacts"),
-                  "mlflow_tracking_uri": f"http://127.0.0.1:{port}"}})
-    conf_dir = write_conf_dir(served, tmp_path / "conf", "tracking")
-    log = open(tmp_path / "mlflow.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([sys.executable, "-m", "sparkvalue.cli", "serve-mlflow", "--env", "tracking",
-                               "--conf-dir", str(conf_dir)], stdout=log, stderr=subprocess.STDOUT,
-                              env=loopback_env(), cwd=tmp_path, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: urllib.request.urlopen(f"{base}/health", timeout=5).status == 200, "mlflow server",
-                 process=server)
-        assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
-        with open(tmp_path / "train-driver.log", "w") as driver_log:
-            job = submit(url, cluster_run.root, cluster_run.jars, "train.py", "--env", "tracking",
-                         "--conf-dir", str(conf_dir), "--model", "stickiness", log=driver_log)
-            code = job.wait(timeout=900)
-        assert code == 0, (tmp_path / "train-driver.log").read_text()[-4000:]
-        experiments = get_json(f"{base}/api/2.0/mlflow/experiments/search", {"max_results": 100})
-        ids = {e["name"]: e["experiment_id"] for e in experiments["experiments"]}
-        (run,) = get_json(f"{base}/api/2.0/mlflow/runs/search",
-                          {"experiment_ids": [ids["sparkvalue-stickiness"]]})["runs"]
-        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
-        params = {p["key"]: p["value"] for p in run["data"]["params"]}
-        assert metrics["heldout_auc"] == pytest.approx(local.metrics.auc, abs=1e-9)
-        assert int(params["leaves"]) == len(local.leaves)
-        models = get_json(f"{base}/api/2.0/mlflow/registered-models/search")["registered_models"]
-        assert "sparkvalue-stickiness" in {m["name"] for m in models}
-        # the artifacts went through the server into its artifact root
-        assert any((tmp_path / "served-artifacts").rglob("MLmodel"))
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()
+    base, root = cluster_training.base, cluster_training.root
+    cluster_training.job.wait()
+    experiments = get_json(f"{base}/api/2.0/mlflow/experiments/search", {"max_results": 100})
+    ids = {e["name"]: e["experiment_id"] for e in experiments["experiments"]}
+    (run,) = get_json(f"{base}/api/2.0/mlflow/runs/search",
+                      {"experiment_ids": [ids["sparkvalue-stickiness"]]})["runs"]
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    params = {p["key"]: p["value"] for p in run["data"]["params"]}
+    assert metrics["heldout_auc"] == pytest.approx(local.metrics.auc, abs=1e-9)
+    assert int(params["leaves"]) == len(local.leaves)
+    models = get_json(f"{base}/api/2.0/mlflow/registered-models/search")["registered_models"]
+    assert "sparkvalue-stickiness" in {m["name"] for m in models}
+    # the artifacts went through the server into its artifact root
+    assert any((root / "served-artifacts").rglob("MLmodel"))
 
 
 # ------------------------------------------------------------------ data protection
@@ -421,7 +466,8 @@ def _digit_runs(text: str) -> set[str]:
     return set(re.findall(r"\d+", text))
 
 
-def test_no_raw_subscriber_number_in_any_table_log_or_error(spark, local_run, cluster_run, capsys):
+def test_no_raw_subscriber_number_in_any_table_log_or_error(spark, local_run, cluster_run, cluster_training,
+                                                             capsys):
     remote, months, root, cluster_root = cluster_run.remote, cluster_run.months, cluster_run.root, \
         cluster_run.cluster_root
     raw = _raw_numbers(spark, remote)
@@ -437,8 +483,9 @@ def test_no_raw_subscriber_number_in_any_table_log_or_error(spark, local_run, cl
         leaked = tokens.join(F.broadcast(raw_df), "token").count()
         assert leaked == 0, f"{name}: {leaked} raw subscriber numbers"
     # logs of the whole run: driver, master, workers and every executor
-    logs = [root / "driver.log", *cluster_root.glob("*.log"), *cluster_root.glob("work*/app-*/*/std*")]
-    assert len(logs) >= 7
+    logs = [root / "driver.log", cluster_training.job.wait().log, *cluster_root.glob("*.log"),
+            *cluster_root.glob("work*/app-*/*/std*")]
+    assert len(logs) >= 12
     for log in logs:
         assert not (_digit_runs(log.read_text(errors="replace")) & raw), f"raw number in {log}"
     # the front-line card of a real number and the error for an unknown one show no number
