@@ -31,6 +31,8 @@ class NoChampionError(LookupError):
 
 def store_uri(uri: str, root: str) -> str:
     """A relative `sqlite:///` path taken from the project root (its folder created)."""
+    if not uri.startswith(SQLITE):
+        return uri  # a server (http://...) or another store, as configured
     resolved = resolve_path(uri, root)
     if resolved != uri:
         Path(resolved[len(SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
