@@ -94,12 +94,19 @@ def prepare_env(work: Path, overrides: dict) -> Path:
     if conf.exists():
         shutil.rmtree(conf)
     shutil.copytree(REPO / "conf", conf)
-    local = yaml.safe_load((conf / "local.yaml").read_text())
-    for section, values in overrides.items():
-        local.setdefault(section, {})
-        local[section] = {**local[section], **values}
+    local = _merged(yaml.safe_load((conf / "local.yaml").read_text()), overrides)
     (conf / "bench.yaml").write_text(yaml.safe_dump(local))
     return work
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` laid over it key by key, nested mappings merged (so
+    `spark.conf` overrides add to local.yaml's Spark settings instead of replacing them)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out
 
 
 def machine() -> dict:

@@ -96,6 +96,8 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--out", default="monthly", help="folder under benchmarks/results")
     parser.add_argument("--keep", action="store_true", help="keep the data of each size")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip the set-up stages of a size whose data a --keep run left")
     args = parser.parse_args()
     from sparkvalue.config import load_config
     from sparkvalue.generate.extracts import month_list
@@ -132,6 +134,8 @@ def main() -> None:
                 ("score", ["score", "--month", month], "score"),
                 ("recommend", ["recommend", "--month", month], "recommend"),
                 ("evaluate", ["evaluate", "--month", month], "evaluate")]
+        if args.reuse and (lakehouse / "silver").is_dir():
+            plan = [step for step in plan if step[2]]
         for stage, cmd, kind in plan:
             con = duckdb_connect() if kind else None
             before = rows_read(con, lakehouse, kind, month) if kind else ""
