@@ -112,7 +112,7 @@ def test_hubs_are_numbers_called_by_many(spark):
            [(MONTH, "c0", "c1", 1, 1.0, 0, "own", "x")]
     edges = spark.createDataFrame(rows, "month string, caller_id string, callee_id string, calls int, "
                                   "minutes double, sms int, callee_operator string, callee_region string")
-    assert_df_equality(graph.hubs(edges, min_in_degree=5),
+    assert_df_equality(graph.hubs(graph.in_degrees(edges), min_in_degree=5),
                        spark.createDataFrame([(MONTH, "hub")], "month string, id string"),
                        ignore_nullable=True)
 

@@ -21,23 +21,58 @@ from pyspark.sql import functions as F
 ONNET_OPERATORS = ("own", "own_other_region")
 
 
-def own_edges(edges: DataFrame, vertices: DataFrame) -> DataFrame:
-    """Directed subscriber-to-subscriber edges (month, src, dst, minutes) between `vertices`."""
-    v = vertices.select("month", F.col("id").alias("dst"))
+def index_vertices(vertices: DataFrame) -> DataFrame:
+    """(month, id) -> (month, id, vid): a long per vertex that grows with (month, id).
+
+    The iterations shuffle and join these longs instead of the subscriber strings, and,
+    the order being kept, the smallest vid of a month is its smallest id.
+    """
+    return (vertices.select("month", "id").orderBy("month", "id")
+            .withColumn("vid", F.monotonically_increasing_id()).localCheckpoint())
+
+
+def _vid_edges(edges: DataFrame, index: DataFrame) -> DataFrame:
+    """(month, src, dst[, minutes]) on ids -> (src, dst[, minutes]) on vids; edges with an
+    end outside `index` are dropped."""
+    ends = index.select("month", F.col("id").alias("end"), "vid")
+    extra = ["minutes"] if "minutes" in edges.columns else []
     return (
+        edges.select("month", "src", "dst", *extra)
+        .join(ends.withColumnsRenamed({"end": "dst", "vid": "dst_vid"}), on=["month", "dst"], how="inner")
+        .join(ends.withColumnsRenamed({"end": "src", "vid": "src_vid"}), on=["month", "src"], how="inner")
+        .select(F.col("src_vid").alias("src"), F.col("dst_vid").alias("dst"), *extra)
+    )
+
+
+def _with_ids(by_vid: DataFrame, index: DataFrame, *, label: str | None = None) -> DataFrame:
+    """(vid, ...) -> (month, id, ...); a `label` column holding vids becomes their ids."""
+    out = index.join(by_vid, on="vid", how="inner")
+    if label:
+        names = index.select(F.col("vid").alias(label), F.col("id").alias("_label"))
+        out = out.join(names, on=label, how="inner").withColumn(label, F.col("_label"))
+    return out.select("month", "id", *[c for c in by_vid.columns if c != "vid"])
+
+
+def own_edges(edges: DataFrame, index: DataFrame) -> DataFrame:
+    """Directed subscriber-to-subscriber edges (src, dst vids, minutes) between the vertices
+    of `index` (see `index_vertices`)."""
+    return _vid_edges(
         edges.where(F.col("callee_operator") == "own")
-        .select("month", F.col("caller_id").alias("src"), F.col("callee_id").alias("dst"), "minutes")
-        .join(v, on=["month", "dst"], how="inner")
-        .join(v.withColumnRenamed("dst", "src"), on=["month", "src"], how="inner")
-    )
+        .select("month", F.col("caller_id").alias("src"), F.col("callee_id").alias("dst"), "minutes"),
+        index)
 
 
-def hubs(edges: DataFrame, *, min_in_degree: int) -> DataFrame:
-    """(month, id) of numbers called by at least `min_in_degree` distinct subscribers."""
-    return (
-        edges.groupBy("month", F.col("callee_id").alias("id")).agg(F.count("*").alias("in_degree"))
-        .where(F.col("in_degree") >= min_in_degree).select("month", "id")
-    )
+def in_degrees(edges: DataFrame) -> DataFrame:
+    """(month, subscriber_id, in_degree): distinct callers of each number."""
+    return edges.groupBy("month", F.col("callee_id").alias("subscriber_id")) \
+        .agg(F.count("*").alias("in_degree"))
+
+
+def hubs(degrees: DataFrame, *, min_in_degree: int) -> DataFrame:
+    """(month, id) of numbers called by at least `min_in_degree` distinct subscribers;
+    `degrees` as `in_degrees` gives them."""
+    return degrees.where(F.col("in_degree") >= min_in_degree) \
+        .select("month", F.col("subscriber_id").alias("id"))
 
 
 def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float = 0.15,
@@ -49,31 +84,39 @@ def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float 
     Iterates until the L1 change of every month is below `tol` x its vertex count,
     or `max_iter`. Output: month, id, pagerank.
     """
+    index = index_vertices(vertices)
+    return _with_ids(_pagerank(index, _vid_edges(edges, index), reset_probability=reset_probability,
+                               max_iter=max_iter, tol=tol), index)
+
+
+def _pagerank(index: DataFrame, edges: DataFrame, *, reset_probability: float, max_iter: int,
+              tol: float) -> DataFrame:
+    """`pagerank` on vids: `index` from `index_vertices`, edges (src, dst). Output: vid, pagerank."""
     alpha = 1.0 - reset_probability
-    edges = edges.select("month", "src", "dst").distinct()
-    out_degree = edges.groupBy("month", F.col("src").alias("id")).agg(F.count("*").alias("out_degree"))
-    sizes = vertices.groupBy("month").agg(F.count("*").alias("n"))
+    edges = edges.select("src", "dst").distinct().localCheckpoint()
+    out_degree = edges.groupBy(F.col("src").alias("vid")).agg(F.count("*").alias("out_degree"))
+    sizes = index.groupBy("month").agg(F.count("*").alias("n"))
     state = (
-        vertices.select("month", "id").join(out_degree, on=["month", "id"], how="left")
+        index.select("month", "vid").join(out_degree, on="vid", how="left")
         .join(F.broadcast(sizes), on="month", how="inner")
-        .select("month", "id", F.coalesce("out_degree", F.lit(0)).alias("out_degree"), "n",
+        .select("month", "vid", F.coalesce("out_degree", F.lit(0)).alias("out_degree"), "n",
                 (1.0 / F.col("n")).alias("rank"))
         .localCheckpoint()
     )
     for _ in range(max_iter):
         contributions = (
             edges.join(state.where(F.col("out_degree") > 0)
-                       .select("month", F.col("id").alias("src"),
+                       .select(F.col("vid").alias("src"),
                                (F.col("rank") / F.col("out_degree")).alias("share")),
-                       on=["month", "src"], how="inner")
-            .groupBy("month", F.col("dst").alias("id")).agg(F.sum("share").alias("incoming"))
+                       on="src", how="inner")
+            .groupBy(F.col("dst").alias("vid")).agg(F.sum("share").alias("incoming"))
         )
         dangling = state.where(F.col("out_degree") == 0).groupBy("month") \
             .agg(F.sum("rank").alias("dangling"))
         new = (
-            state.join(contributions, on=["month", "id"], how="left")
+            state.join(contributions, on="vid", how="left")
             .join(F.broadcast(dangling), on="month", how="left")
-            .select("month", "id", "out_degree", "n", F.col("rank").alias("previous"),
+            .select("month", "vid", "out_degree", "n", F.col("rank").alias("previous"),
                     (alpha * (F.coalesce("incoming", F.lit(0.0))
                               + F.coalesce("dangling", F.lit(0.0)) / F.col("n"))
                      + (1.0 - alpha) / F.col("n")).alias("rank"))
@@ -84,7 +127,7 @@ def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float 
         state = new.drop("previous")
         if worst is None or worst < tol:
             break
-    return state.select("month", "id", F.col("rank").alias("pagerank"))
+    return state.select("vid", F.col("rank").alias("pagerank"))
 
 
 def strong_tie_communities(vertices: DataFrame, edges: DataFrame, *, min_minutes: float,
@@ -96,27 +139,35 @@ def strong_tie_communities(vertices: DataFrame, edges: DataFrame, *, min_minutes
     colleagues, close friends). Connected components by iterated minimum label.
     Output: month, id, community (the smallest id of the component).
     """
+    index = index_vertices(vertices)
+    return _with_ids(_communities(index, _vid_edges(edges, index), min_minutes=min_minutes,
+                                  max_iter=max_iter), index, label="community")
+
+
+def _communities(index: DataFrame, edges: DataFrame, *, min_minutes: float, max_iter: int) -> DataFrame:
+    """`strong_tie_communities` on vids: edges (src, dst, minutes). Output: vid, community
+    (the smallest vid of the component)."""
     pairs = edges.select(
-        "month", F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b"),
+        F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b"),
         F.when(F.col("src") < F.col("dst"), 1).otherwise(2).alias("direction"), "minutes")
     ties = (
-        pairs.groupBy("month", "a", "b")
-        .agg(F.countDistinct("direction").alias("directions"), F.sum("minutes").alias("minutes"))
-        .where((F.col("directions") == 2) & (F.col("minutes") >= min_minutes))
-        .select("month", "a", "b")
+        pairs.groupBy("a", "b")
+        .agg(F.min("direction").alias("first"), F.max("direction").alias("last"),
+             F.sum("minutes").alias("minutes"))
+        .where((F.col("first") < F.col("last")) & (F.col("minutes") >= min_minutes))
+        .select("a", "b")
     )
-    links = ties.unionByName(ties.select("month", F.col("b").alias("a"), F.col("a").alias("b"))) \
-        .localCheckpoint()
-    labels = vertices.select("month", "id", F.col("id").alias("community")).localCheckpoint()
+    links = ties.unionByName(ties.select(F.col("b").alias("a"), F.col("a").alias("b"))).localCheckpoint()
+    labels = index.select("vid", F.col("vid").alias("community")).localCheckpoint()
     for _ in range(max_iter):
         neighbour_min = (
-            links.join(labels.select("month", F.col("id").alias("b"), F.col("community").alias("nb")),
-                       on=["month", "b"], how="inner")
-            .groupBy("month", F.col("a").alias("id")).agg(F.min("nb").alias("nb"))
+            links.join(labels.select(F.col("vid").alias("b"), F.col("community").alias("nb")),
+                       on="b", how="inner")
+            .groupBy(F.col("a").alias("vid")).agg(F.min("nb").alias("nb"))
         )
         new = (
-            labels.join(neighbour_min, on=["month", "id"], how="left")
-            .select("month", "id", F.least("community", F.coalesce("nb", "community")).alias("community"),
+            labels.join(neighbour_min, on="vid", how="left")
+            .select("vid", F.least("community", F.coalesce("nb", "community")).alias("community"),
                     (F.coalesce("nb", "community") < F.col("community")).alias("changed"))
             .localCheckpoint()
         )
@@ -127,12 +178,33 @@ def strong_tie_communities(vertices: DataFrame, edges: DataFrame, *, min_minutes
     return labels
 
 
-def circle_features(edges: DataFrame, subscribers: DataFrame, hub_ids: DataFrame) -> DataFrame:
+def _circle(edges: DataFrame, hub_ids: DataFrame) -> DataFrame:
+    """The edges whose callee is not a hub."""
+    return edges.join(hub_ids.select("month", F.col("id").alias("callee_id")),
+                      on=["month", "callee_id"], how="left_anti")
+
+
+def _with_churned(circle: DataFrame, churned: DataFrame) -> DataFrame:
+    return circle.join(churned.select("month", F.col("id").alias("callee_id"), "is_leader",
+                                      F.lit(True).alias("gone")),
+                       on=["month", "callee_id"], how="left")
+
+
+def _churned_columns() -> list:
+    gone = F.col("gone").isNotNull().cast("int")
+    return [F.sum(gone).alias("circle_churned"),
+            (F.sum(gone) / F.count("*")).alias("circle_churned_share"),
+            F.sum(F.coalesce(F.col("is_leader").cast("int"), F.lit(0))).alias("circle_churned_leaders")]
+
+
+def circle_features(edges: DataFrame, subscribers: DataFrame, hub_ids: DataFrame,
+                    churned: DataFrame | None = None) -> DataFrame:
     """Breadth, depth and operator shares of each subscriber's call circle in the month.
 
     `edges`: bronze call edges; `subscribers`: (month, subscriber_id, home_city,
     group_id, is_key_person, vpn_group_id) of the month; `hub_ids`: (month, id).
-    Hub contacts are left out. Output: month, subscriber_id and the circle columns.
+    Hub contacts are left out. With `churned`, the columns of `churned_contacts` come
+    from the same aggregation. Output: month, subscriber_id and the circle columns.
     """
     callee = subscribers.select(
         "month", F.col("subscriber_id").alias("callee_id"), F.col("group_id").alias("callee_group"),
@@ -141,11 +213,12 @@ def circle_features(edges: DataFrame, subscribers: DataFrame, hub_ids: DataFrame
     caller = subscribers.select("month", F.col("subscriber_id").alias("caller_id"),
                                 F.col("vpn_group_id").alias("caller_vpn"))
     circle = (
-        edges.join(hub_ids.select("month", F.col("id").alias("callee_id")),
-                   on=["month", "callee_id"], how="left_anti")
+        _circle(edges, hub_ids)
         .join(callee, on=["month", "callee_id"], how="left")
         .join(caller, on=["month", "caller_id"], how="left")
     )
+    if churned is not None:
+        circle = _with_churned(circle, churned)
     n = F.count("*")
     op = F.col("callee_operator")
     return circle.groupBy("month", F.col("caller_id").alias("subscriber_id")).agg(
@@ -161,30 +234,16 @@ def circle_features(edges: DataFrame, subscribers: DataFrame, hub_ids: DataFrame
         F.countDistinct("callee_group").alias("circle_groups"),
         F.sum(F.coalesce(F.col("callee_key_person").cast("int"), F.lit(0))).alias("circle_key_persons"),
         (F.sum((F.col("callee_vpn") == F.col("caller_vpn")).cast("int")) / n).alias("vpn_breadth_share"),
+        *(_churned_columns() if churned is not None else []),
     )
-
-
-def in_degrees(edges: DataFrame) -> DataFrame:
-    """(month, subscriber_id, in_degree): distinct callers of each number."""
-    return edges.groupBy("month", F.col("callee_id").alias("subscriber_id")) \
-        .agg(F.count("*").alias("in_degree"))
 
 
 def churned_contacts(edges: DataFrame, churned: DataFrame, hub_ids: DataFrame) -> DataFrame:
     """Share of each circle that churned: `churned` holds (month, id, is_leader) of the
     contacts who left in the month before `month`. Output: month, subscriber_id,
     circle_churned, circle_churned_share, circle_churned_leaders."""
-    circle = edges.join(hub_ids.select("month", F.col("id").alias("callee_id")),
-                        on=["month", "callee_id"], how="left_anti")
-    flagged = circle.join(churned.select("month", F.col("id").alias("callee_id"), "is_leader",
-                                         F.lit(True).alias("gone")),
-                          on=["month", "callee_id"], how="left")
-    n = F.count("*")
-    return flagged.groupBy("month", F.col("caller_id").alias("subscriber_id")).agg(
-        F.sum(F.col("gone").isNotNull().cast("int")).alias("circle_churned"),
-        (F.sum(F.col("gone").isNotNull().cast("int")) / n).alias("circle_churned_share"),
-        F.sum(F.coalesce(F.col("is_leader").cast("int"), F.lit(0))).alias("circle_churned_leaders"),
-    )
+    return _with_churned(_circle(edges, hub_ids), churned) \
+        .groupBy("month", F.col("caller_id").alias("subscriber_id")).agg(*_churned_columns())
 
 
 def long_distance_flow(edges: DataFrame, subscribers: DataFrame) -> DataFrame:
@@ -251,13 +310,15 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
     graph_months = sorted({*months, prev_month})
     e = edges.where(F.col("month").isin(graph_months))
     subs = subscribers.where(F.col("month").isin(graph_months))
-    hub_ids = hubs(e, min_in_degree=hub_min_in_degree).localCheckpoint()
-    vertices = subs.select("month", F.col("subscriber_id").alias("id")) \
-        .join(hub_ids, on=["month", "id"], how="left_anti")
-    directed = own_edges(e, vertices).localCheckpoint()
-    ranks = pagerank(vertices, directed, reset_probability=reset_probability, max_iter=max_iter, tol=tol)
-    communities = strong_tie_communities(vertices, directed, min_minutes=strong_tie_minutes,
-                                         max_iter=max_iter)
+    degrees = in_degrees(e).localCheckpoint()
+    hub_ids = hubs(degrees, min_in_degree=hub_min_in_degree).localCheckpoint()
+    index = index_vertices(subs.select("month", F.col("subscriber_id").alias("id"))
+                           .join(hub_ids, on=["month", "id"], how="left_anti"))
+    directed = own_edges(e, index).localCheckpoint()
+    ranks = _with_ids(_pagerank(index, directed, reset_probability=reset_probability, max_iter=max_iter,
+                                tol=tol), index)
+    communities = _with_ids(_communities(index, directed, min_minutes=strong_tie_minutes, max_iter=max_iter),
+                            index, label="community")
     depth = e.groupBy("month", F.col("caller_id").alias("id")).agg(F.sum("minutes").alias("depth"))
     roles = community_roles(communities, ranks, depth).localCheckpoint()
     churned = (
@@ -274,13 +335,12 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
     key = ["month", "subscriber_id"]
     out = (
         s.select(*key)
-        .join(circle_features(e_t, s, hub_ids), on=key, how="left")
-        .join(in_degrees(e_t), on=key, how="left")
+        .join(circle_features(e_t, s, hub_ids, churned), on=key, how="left")
+        .join(degrees.where(target), on=key, how="left")
         .join(hub_ids.withColumnRenamed("id", "subscriber_id").withColumn("is_hub", F.lit(True)),
               on=key, how="left")
         .join(ranks.withColumnRenamed("id", "subscriber_id"), on=key, how="left")
         .join(roles.withColumnRenamed("id", "subscriber_id"), on=key, how="left")
-        .join(churned_contacts(e_t, churned, hub_ids), on=key, how="left")
         .join(long_distance_flow(e_t, s), on=key, how="left")
     )
     return out.select(
