@@ -170,6 +170,11 @@ def _ingest_table(spark: SparkSession, settings: Settings, extracts: list[landin
     started = time.perf_counter()
     raw = landing.read_extracts(spark, extracts, spec, settings.ingest.format)
     checked = validate_rows(raw, spec, key=key, id_length=settings.privacy.id_length)
+    keyed = [ref.column for ref in spec.references if ref.column in spec.key]
+    if keyed:
+        # Hashed by a reference column of the key (an id, never mostly null), the rows serve
+        # both the key check's window and that reference's join: one shuffle, not two.
+        checked = checked.repartition(F.col(keyed[0]))
     checked = flag_duplicates(checked, spec)
     targets = {ref.table: _bronze_months(spark, lakehouse, ref.table, months)
                for ref in spec.references}
@@ -358,17 +363,20 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     summary = TrainSummary(months, [], ahp.weights,
                            {"groups": ahp.groups.consistency_ratio,
                             **{g: r.consistency_ratio for g, r in ahp.members.items()}})
+    # computed once for every model (each then takes its months and population)
+    frame = model_frame(subscriber, graph, months).persist(StorageLevel.MEMORY_AND_DISK)
     for kind in kinds:
         started = time.perf_counter()
         if kind == "segments":
-            frame = model_frame(subscriber, graph, months[-1:])
-            result = lifecycle.train_segments(spark, settings, frame, months[-1])
+            result = lifecycle.train_segments(spark, settings, frame.where(F.col("month") == months[-1]),
+                                              months[-1])
         else:
-            result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), subscriber, graph,
+            result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), frame, subscriber,
                                           months, max_depth=max_depth)
             _write_rules(spark, lakehouse, result)
         summary.results.append(result)
         summary.seconds[kind] = round(time.perf_counter() - started, 2)
+    frame.unpersist()
     return summary
 
 

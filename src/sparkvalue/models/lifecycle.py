@@ -65,14 +65,16 @@ class TrainResult:
     leaves: list[dict]
 
 
-def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, subscriber: DataFrame,
-               graph: DataFrame, months: list[str], *, max_depth: int | None = None) -> TrainResult:
-    """Train, evaluate, log, register and (if at least as good) promote one tree model."""
+def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: DataFrame,
+               subscriber: DataFrame, months: list[str], *, max_depth: int | None = None) -> TrainResult:
+    """Train, evaluate, log, register and (if at least as good) promote one tree model.
+    `frame`: the model frame of `months` (`indicators.model_frame`), `subscriber` the
+    silver subscriber features the outcomes come from."""
     client = tracking.configure(settings)
     name = tracking.model_name(settings, spec.kind)
     split = split_months(months, spec.horizon, settings.models.holdout_months)
-    rows = labelled_rows(subscriber, graph, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
-    holdout = labelled_rows(subscriber, graph, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = labelled_rows(frame, subscriber, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
+    holdout = labelled_rows(frame, subscriber, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         weights = class_weights(rows, spec)
         weighted = with_weights(rows, weights)

@@ -105,11 +105,12 @@ def split_months(months: list[str], horizon: int, holdout_months: int) -> MonthS
     return MonthSplit(train, holdout)
 
 
-def labelled_rows(subscriber: DataFrame, graph: DataFrame, spec: ModelSpec,
+def labelled_rows(frame: DataFrame, subscriber: DataFrame, spec: ModelSpec,
                   months: list[str] | tuple[str, ...]) -> DataFrame:
-    """Indicators plus the `left` label for `months` (whose outcome must be known)."""
+    """Indicators plus the `left` label for `months` (whose outcome must be known).
+    `frame`: `indicators.model_frame` of (at least) `months`, shared by the models."""
     months = sorted(months)
-    frame = ind.assemble_inputs(population(ind.model_frame(subscriber, graph, months), spec),
+    frame = ind.assemble_inputs(population(frame.where(F.col("month").isin(months)), spec),
                                 spec.indicators)
     labels = spec.outcome(subscriber, months, spec.horizon, label=LABEL)
     return frame.join(labels, ["subscriber_id", "month"], "inner")
