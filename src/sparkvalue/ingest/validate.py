@@ -56,69 +56,73 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
     Output: the typed contract columns (subscriber numbers pseudonymised), `_extract_month`,
     `_source_file`, `_raw_<column>` (the original text, pseudonymised for numbers) and
     `_errors` (array of reasons, empty when the row is good). Grain: one row per input row.
+
+    Two projections: the first types each column once, the second judges the typed
+    columns (Spark keeps them apart rather than repeat the typing in every rule), and a
+    row's reasons are put together only when one of its rules fails.
     """
-    raw_cols = {}
-    typed = {}
-    reasons: list[Column] = []
-    if CORRUPT in raw.columns:
-        # First, so that it is the row's rule: the other reasons follow from it.
-        reasons.append(F.when(F.col(CORRUPT).isNotNull(),
-                              F.lit("malformed_record: wrong number of fields or unparseable quoting")))
+    typed: dict[str, Column] = {}
+    raw_cols: dict[str, Column] = {}
     for f in spec.fields:
         # CSV reads empty fields as null; Parquet may carry empty strings.
         text = F.col(f.name).cast("string")
         text = F.when(text != "", text)
         if f.pii:
             typed[f.name] = pseudonymise(text, key=key, length=id_length)
-            raw_cols[f.name] = typed[f.name]
         else:
             typed[f.name] = _typed(f, text)
             raw_cols[f.name] = text
-        shown = raw_cols[f.name]
-        value = typed[f.name]
-        is_blank = text.isNull()
+    staged = raw.select(
+        *[v.alias(k) for k, v in typed.items()],
+        *[v.alias(RAW + k) for k, v in raw_cols.items()],
+        F.col(SOURCE_FILE), F.col(EXTRACT_MONTH),
+        *([F.col(CORRUPT)] if CORRUPT in raw.columns else []),
+    )
+    # a pseudonymised number is its own raw value
+    staged = staged.select("*", *[F.col(f.name).alias(RAW + f.name) for f in spec.fields if f.pii])
+
+    rules: list[tuple[Column, Column]] = []  # (fails, reason)
+    if CORRUPT in raw.columns:
+        # First, so that it is the row's rule: the other reasons follow from it.
+        rules.append((F.col(CORRUPT).isNotNull(),
+                      F.lit("malformed_record: wrong number of fields or unparseable quoting")))
+    for f in spec.fields:
+        value, shown = F.col(f.name), F.col(RAW + f.name)
+        is_blank = shown.isNull()
         if f.required:
-            reasons.append(F.when(is_blank, _reason("missing", f.name, shown, "required")))
-        reasons.append(F.when(~is_blank & value.isNull(),
-                              _reason("bad_type", f.name, shown, f"expected {f.dtype}"
-                                      + (" yyyy-MM-dd" if f.dtype == "date" else ""))))
+            rules.append((is_blank, _reason("missing", f.name, shown, "required")))
+        rules.append((~is_blank & value.isNull(),
+                      _reason("bad_type", f.name, shown, f"expected {f.dtype}"
+                              + (" yyyy-MM-dd" if f.dtype == "date" else ""))))
         if f.allowed and f.dtype != "boolean":
-            reasons.append(F.when(value.isNotNull() & ~value.isin(*f.allowed),
-                                  _reason("not_allowed", f.name, shown,
-                                          "one of " + ", ".join(f.allowed))))
+            rules.append((value.isNotNull() & ~value.isin(*f.allowed),
+                          _reason("not_allowed", f.name, shown, "one of " + ", ".join(f.allowed))))
         if f.minimum is not None or f.maximum is not None:
             low = value < f.minimum if f.minimum is not None else F.lit(False)
             high = value > f.maximum if f.maximum is not None else F.lit(False)
             bounds = f"{f.minimum:g} to {f.maximum:g}" if f.minimum is not None and \
                 f.maximum is not None else (f">= {f.minimum:g}" if f.minimum is not None
                                             else f"<= {f.maximum:g}")
-            reasons.append(F.when(value.isNotNull() & (low | high),
-                                  _reason("out_of_range", f.name, shown, bounds)))
-    month_value = typed[spec.month_from]
+            rules.append((value.isNotNull() & (low | high), _reason("out_of_range", f.name, shown, bounds)))
+    month_value = F.col(spec.month_from)
     month_text = (F.date_format(month_value, "yyyy-MM")
                   if spec.get(spec.month_from).dtype == "date" else month_value)
     extract_month = F.col(EXTRACT_MONTH)
-    reasons.append(F.when(month_value.isNotNull() & (month_text != extract_month),
-                          F.concat(F.lit(f"wrong_month: {spec.month_from} = "),
-                                   raw_cols[spec.month_from], F.lit(" (the extract's month "),
-                                   extract_month, F.lit(")"))))
-    typed_df = raw.select(
-        *[v.alias(k) for k, v in typed.items()],
-        *[v.alias(RAW + k) for k, v in raw_cols.items()],
-        F.col(SOURCE_FILE),
-        extract_month,
-        F.array(*reasons).alias(ERRORS),
-    )
+    rules.append((month_value.isNotNull() & (month_text != extract_month),
+                  F.concat(F.lit(f"wrong_month: {spec.month_from} = "), F.col(RAW + spec.month_from),
+                           F.lit(" (the extract's month "), extract_month, F.lit(")"))))
     # Table-level rules need the typed columns; they only judge rows whose inputs are valid.
-    check_reasons = [
-        F.when(~F.coalesce(F.expr(condition), F.lit(True)),
-               F.lit(f"check_failed: {name} ({condition})"))
-        for name, condition in spec.checks
-    ]
-    return typed_df.select(
-        *[c for c in typed_df.columns if c != ERRORS],
-        F.array_compact(F.concat(F.col(ERRORS), F.array(*check_reasons) if check_reasons
-                                 else F.array().cast("array<string>"))).alias(ERRORS),
+    rules += [(~F.coalesce(F.expr(condition), F.lit(True)), F.lit(f"check_failed: {name} ({condition})"))
+              for name, condition in spec.checks]
+    fails = [F.coalesce(failed, F.lit(False)) for failed, _ in rules]
+    any_fails = fails[0]
+    for failed in fails[1:]:
+        any_fails = any_fails | failed
+    reasons = F.array(*[F.when(failed, reason) for failed, reason in rules])
+    errors = F.when(any_fails, F.array_compact(reasons))
+    return staged.select(
+        *spec.columns, *[RAW + c for c in spec.columns], SOURCE_FILE, EXTRACT_MONTH,
+        F.coalesce(errors, F.array().cast("array<string>")).alias(ERRORS),
     )
 
 
