@@ -1,8 +1,8 @@
 """Subscriber-month features from bronze (MISSION.md item 2).
 
-Grain: one row per subscriber per month. Point in time: every window looks back
-only (`rangeBetween(-k, 0)` over a month index), so the features of month M use
-data of months <= M and nothing later.
+Grain: one row per subscriber per month. Point in time: every look-back window
+reads months M-13..M of a target month M (by month index), so the features of
+month M use data of months <= M and nothing later.
 """
 
 from __future__ import annotations
@@ -28,23 +28,18 @@ def _ratio(numerator: Column, denominator: Column) -> Column:
     return F.when(denominator > 0, numerator / denominator)
 
 
-def usage_windows(monthly: DataFrame) -> DataFrame:
-    """Windows, year-over-year, bands, shares and dynamics over `monthly`.
+def usage_windows(monthly: DataFrame, months: list[str]) -> DataFrame:
+    """Windows, year-over-year, bands, shares and dynamics of the target `months`.
 
     Input: one row per subscriber and month with the bronze usage columns, `month`
-    and `m` (month index). Output: the same grain with the derived columns below.
+    and `m` (month index), holding the 13 months before each target. Output: the
+    rows of the target months with the derived columns below.
+
+    The look-back windows are conditional aggregates: each row is paired with the
+    targets it is history for (`d` = target index - its index, 0..13) and grouped by
+    subscriber and target. One hash aggregation, no sort, and only the targets' rows
+    are computed (a monthly run reads 13 months and computes one).
     """
-    by_sub = Window.partitionBy("subscriber_id").orderBy("m")
-
-    def last(k: int) -> Window:  # this month and the k-1 before
-        return by_sub.rangeBetween(-(k - 1), 0)
-
-    def before(k: int) -> Window:  # the k months before this one
-        return by_sub.rangeBetween(-k, -1)
-
-    def ago(k: int) -> Window:  # exactly k months ago
-        return by_sub.rangeBetween(-k, -k)
-
     mou = F.col("outgoing_min") + F.col("incoming_min")
     base = monthly.select(
         "*",
@@ -53,51 +48,64 @@ def usage_windows(monthly: DataFrame) -> DataFrame:
         sum(F.col(c) for c in SERVICE_REVENUES).alias("vas_revenue"),
         sum((F.col(c) > 0).cast("int") for c in SERVICE_REVENUES).alias("services_held"),
     )
+    targets = monthly.sparkSession.createDataFrame([(m,) for m in months], "target string") \
+        .select("target", month_index(F.col("target")).alias("target_m"))
+    d = F.col("target_m") - F.col("m")
+    history = base.join(F.broadcast(targets), (d >= 0) & (d <= HISTORY_MONTHS), "inner")
+
+    def last(k: int, x: Column) -> Column:  # this month and the k-1 before
+        return F.when(d < k, x)
+
+    def before(k: int, x: Column) -> Column:  # the k months before this one
+        return F.when((d >= 1) & (d <= k), x)
+
+    def ago(k: int, x: Column) -> Column:  # exactly k months ago
+        return F.first(F.when(d == k, x), ignorenulls=True)
+
+    c = F.col
     derived = {
-        "revenue_3m_avg": F.avg("revenue").over(last(3)),
-        "revenue_6m_avg": F.avg("revenue").over(last(6)),
-        "revenue_12m_avg": F.avg("revenue").over(last(12)),
-        "mou_3m_avg": F.avg("mou").over(last(3)),
-        "mou_6m_avg": F.avg("mou").over(last(6)),
-        "data_mb_3m_avg": F.avg("data_mb").over(last(3)),
-        "data_mb_6m_avg": F.avg("data_mb").over(last(6)),
-        "months_of_history": F.count("*").over(last(HISTORY_MONTHS)),
-        "revenue_lag1": F.first("revenue").over(ago(1)),
-        "revenue_6m_avg_lag1": F.avg("revenue").over(by_sub.rangeBetween(-6, -1)),
-        "revenue_ly": F.first("revenue").over(ago(12)),
-        "mou_ly": F.first("mou").over(ago(12)),
-        "mou_lag1": F.first("mou").over(ago(1)),
-        "mou_ly_lag1": F.first("mou").over(ago(13)),
-        "data_mb_ly": F.first("data_mb").over(ago(12)),
-        "revenue_band_min": F.min("revenue").over(before(3)),
-        "revenue_band_max": F.max("revenue").over(before(3)),
-        "mou_band_min": F.min("mou").over(before(3)),
-        "mou_band_max": F.max("mou").over(before(3)),
-        "data_mb_band_min": F.min("data_mb").over(before(3)),
-        "data_mb_band_max": F.max("data_mb").over(before(3)),
-        "revenue_prev3_avg": F.avg("revenue").over(before(3)),
-        "mou_prev3_avg": F.avg("mou").over(before(3)),
-        "data_mb_prev3_avg": F.avg("data_mb").over(before(3)),
-        "incoming_share_lag1": F.first(_ratio(F.col("incoming_min"), F.col("mou"))).over(ago(1)),
-        "offnet_minutes_share_lag1": F.first(_ratio(F.col("offnet_min"),
-                                                    F.col("onnet_min") + F.col("offnet_min")))
-        .over(ago(1)),
-        "balance_lag1": F.first("balance").over(ago(1)),
-        "balance_lag2": F.first("balance").over(ago(2)),
-        "topup_amount_3m": F.sum("topup_amount").over(last(3)),
-        "topup_count_3m": F.sum("topup_count").over(last(3)),
-        "low_balance_alerts_3m_avg": F.avg("low_balance_alerts").over(last(3)),
-        "competitor_cs_calls_3m": F.sum("competitor_cs_calls").over(last(3)),
-        "downgrades_3m": F.sum((F.col("plan_change") < 0).cast("int")).over(last(3)),
-        "upgrades_3m": F.sum((F.col("plan_change") > 0).cast("int")).over(last(3)),
-        "services_held_lag1": F.first("services_held").over(ago(1)),
-        # months billed for each service in the 3 months before this one (recent holders)
-        **{f"{c.removeprefix('vas_').removesuffix('_rev')}_months_prev3":
-           F.sum((F.col(c) > 0).cast("int")).over(by_sub.rangeBetween(-3, -1))
-           for c in SERVICE_REVENUES[:3]},
-        "suspended_days_3m": F.sum("suspended_days").over(last(3)),
+        "revenue_3m_avg": F.avg(last(3, c("revenue"))),
+        "revenue_6m_avg": F.avg(last(6, c("revenue"))),
+        "revenue_12m_avg": F.avg(last(12, c("revenue"))),
+        "mou_3m_avg": F.avg(last(3, c("mou"))),
+        "mou_6m_avg": F.avg(last(6, c("mou"))),
+        "data_mb_3m_avg": F.avg(last(3, c("data_mb"))),
+        "data_mb_6m_avg": F.avg(last(6, c("data_mb"))),
+        "months_of_history": F.count(last(HISTORY_MONTHS, F.lit(1))),
+        "revenue_lag1": ago(1, c("revenue")),
+        "revenue_6m_avg_lag1": F.avg(before(6, c("revenue"))),
+        "revenue_ly": ago(12, c("revenue")),
+        "mou_ly": ago(12, c("mou")),
+        "mou_lag1": ago(1, c("mou")),
+        "mou_ly_lag1": ago(13, c("mou")),
+        "data_mb_ly": ago(12, c("data_mb")),
+        "revenue_band_min": F.min(before(3, c("revenue"))),
+        "revenue_band_max": F.max(before(3, c("revenue"))),
+        "mou_band_min": F.min(before(3, c("mou"))),
+        "mou_band_max": F.max(before(3, c("mou"))),
+        "data_mb_band_min": F.min(before(3, c("data_mb"))),
+        "data_mb_band_max": F.max(before(3, c("data_mb"))),
+        "revenue_prev3_avg": F.avg(before(3, c("revenue"))),
+        "mou_prev3_avg": F.avg(before(3, c("mou"))),
+        "data_mb_prev3_avg": F.avg(before(3, c("data_mb"))),
+        "incoming_share_lag1": ago(1, _ratio(c("incoming_min"), c("mou"))),
+        "offnet_minutes_share_lag1": ago(1, _ratio(c("offnet_min"), c("onnet_min") + c("offnet_min"))),
+        "balance_lag1": ago(1, c("balance")),
+        "balance_lag2": ago(2, c("balance")),
+        "topup_amount_3m": F.sum(last(3, c("topup_amount"))),
+        "topup_count_3m": F.sum(last(3, c("topup_count"))),
+        "low_balance_alerts_3m_avg": F.avg(last(3, c("low_balance_alerts"))),
+        "competitor_cs_calls_3m": F.sum(last(3, c("competitor_cs_calls"))),
+        "downgrades_3m": F.sum(last(3, (c("plan_change") < 0).cast("int"))),
+        "upgrades_3m": F.sum(last(3, (c("plan_change") > 0).cast("int"))),
+        "services_held_lag1": ago(1, c("services_held")),
+        **{f"{r.removeprefix('vas_').removesuffix('_rev')}_months_prev3":
+           F.sum(before(3, (c(r) > 0).cast("int"))) for r in SERVICE_REVENUES[:3]},
+        "suspended_days_3m": F.sum(last(3, c("suspended_days"))),
     }
-    out = base.select("*", *[v.alias(k) for k, v in derived.items()])
+    windows = history.groupBy("subscriber_id", F.col("target").alias("month")) \
+        .agg(*[v.alias(k) for k, v in derived.items()])
+    out = base.where(F.col("month").isin(months)).join(windows, on=["subscriber_id", "month"], how="inner")
     total_calls = F.col("outgoing_calls") + F.col("incoming_calls")
     shares = {
         "outgoing_share": _ratio(F.col("outgoing_min"), F.col("mou")),
@@ -184,7 +192,7 @@ def subscriber_month_features(subscribers: DataFrame, usage: DataFrame, bundles:
         usage.where(in_range).drop("_source_file")
         .withColumn("m", month_index(F.col("month")))
     )
-    windows = usage_windows(monthly).where(F.col("month").isin(months))
+    windows = usage_windows(monthly, months)
     subs = subscribers.where(F.col("month").isin(months)).select(
         "subscriber_id", "month", "activation_date", *SUBSCRIBER_ATTRIBUTES)
     family = Window.partitionBy("month", "family_id")
