@@ -72,7 +72,10 @@ def test_strong_tie_communities_match_networkx(spark, seed):
     base = nx.gnp_random_graph(70, 0.06, seed=seed, directed=True)
     minutes = {(a, b): float(rng.choice([2, 5, 8, 15, 30])) for a, b in base.edges}
     vertices, edges = _frames(spark, base, minutes=minutes)
-    got = _partition(graph.strong_tie_communities(vertices, edges, min_minutes=20.0).collect())
+    rows = graph.strong_tie_communities(vertices, edges, min_minutes=20.0).collect()
+    got = _partition(rows)
+    # a community is named by its smallest member id
+    assert all(r["community"] == min(next(c for c in got if r["id"] in c)) for r in rows)
     strong = nx.Graph()
     strong.add_nodes_from(base.nodes)
     for a, b in base.edges:

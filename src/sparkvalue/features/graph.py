@@ -3,9 +3,10 @@
 GraphFrames' JVM artifact is not published on the Maven Central mirror this
 project builds from, so PageRank and the community structure are written with
 DataFrame operations. Every algorithm runs for many months at once: a vertex is
-(month, subscriber), so each month's graph is independent and one iteration
-advances all of them. Iterations end in `localCheckpoint()` so that the plan
-does not grow with the number of iterations. Results are checked against
+(month, subscriber), numbered by a long (`index_vertices`) so that iterations move
+longs rather than subscriber strings; each month's graph is independent and one
+iteration advances all of them. Iterations end in `localCheckpoint()` so that the
+plan does not grow with the number of iterations. Results are checked against
 networkx in the tests.
 
 Hubs (call centres and the like, in-degree above a configured threshold) are
