@@ -134,11 +134,13 @@ def flag_duplicates(checked: DataFrame, spec: RawTable) -> DataFrame:
     good = F.size(F.col(ERRORS)) == 0
     by_key = Window.partitionBy(F.col(EXTRACT_MONTH), *key, good)
     ordered = by_key.orderBy(F.col(SOURCE_FILE), *[F.col(RAW + c) for c in spec.columns])
+    # the whole key group in the same order: one sort serves both window functions
+    whole = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     key_text = F.concat_ws(", ", *[F.concat(F.lit(c + "="), F.col(c).cast("string")) for c in key])
     with_counts = checked.select(
         "*",
         # two contents under one key differ in their hash: min != max, no set per row
-        (F.min(content).over(by_key) != F.max(content).over(by_key)).alias("_conflict"),
+        (F.min(content).over(whole) != F.max(content).over(whole)).alias("_conflict"),
         F.row_number().over(ordered).alias("_copy"),
     )
     reason = (
