@@ -363,8 +363,11 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     summary = TrainSummary(months, [], ahp.weights,
                            {"groups": ahp.groups.consistency_ratio,
                             **{g: r.consistency_ratio for g, r in ahp.members.items()}})
-    # computed once for every model (each then takes its months and population)
-    frame = model_frame(subscriber, graph, months).persist(StorageLevel.MEMORY_AND_DISK)
+    # computed once for every model (each then takes its months and population); the
+    # segments alone need only the latest month
+    trees = any(kind != "segments" for kind in kinds)
+    frame = model_frame(subscriber, graph, months if trees else months[-1:]) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
     for kind in kinds:
         started = time.perf_counter()
         if kind == "segments":
