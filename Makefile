@@ -42,7 +42,7 @@ browser:
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 test: setup browser
-	$(VENV)/bin/python -m pytest --durations=15
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: setup
 	$(VENV)/bin/ruff check src tests jobs benchmarks

@@ -1,9 +1,14 @@
 """Shared fixtures: one local Spark session, settings pointing at temporary folders,
-and one small generated + ingested lakehouse reused by the end-to-end tests."""
+and one small generated + ingested lakehouse reused by the end-to-end tests.
+
+`make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`), each with its own Spark
+session: the modules that share the demo lakehouse and its models chain are marked
+`xdist_group("lakehouse")` and run in file order on one worker; the others are shared out."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,12 @@ from sparkvalue.config import Settings, load_config
 from sparkvalue.lakehouse import tables as lh
 
 TEST_KEY = "test-pseudonym-key-not-a-secret"
+
+# A pytest-xdist worker runs from `python -c`: its __main__ has neither a file nor a spec, which
+# pyspark.sql.connect (imported by MLflow's Spark flavour) takes for a doctest run without the
+# Connect dependencies, and exits. Give it the file it lacks.
+if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].__spec__ is None:
+    sys.modules["__main__"].__file__ = os.devnull  # (multiprocessing spawn would run it: nothing)
 
 
 @pytest.fixture(scope="session")
@@ -109,3 +120,4 @@ def scored(spark, trained):
                          "propensity", "ld_targets")}
     second = pipeline.score(spark, settings, months[-1:])
     return settings, months, first, second, kept
+

@@ -4,13 +4,16 @@ import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 
-from sparkvalue import pipeline
 from sparkvalue.contract.raw import USAGE_MONTHLY
 from sparkvalue.features.columns import GRAPH_FEATURES, SUBSCRIBER_FEATURES, names
 from sparkvalue.features.graph import graph_features
 from sparkvalue.features.months import month_index
 from sparkvalue.features.usage import subscriber_month_features, usage_windows
 from sparkvalue.lakehouse import tables as lh
+
+# On one pytest-xdist worker, in file order, with the other modules of the session's demo
+# lakehouse and its models chain (`make test` runs two workers, `--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("lakehouse")
 
 
 def _series(spark, revenues, balances):
@@ -93,17 +96,16 @@ def test_features_are_point_in_time(spark, demo_lake):
 
 
 @pytest.fixture(scope="module")
-def silver(spark, demo_lake):
-    settings, summary, _ = demo_lake
-    months = list(summary.months[-2:])
-    pipeline.features(spark, settings, months)
-    return settings, months
+def silver(models_lake):
+    """The silver tables of the models chain (`pipeline.features` over every generated month,
+    on the demo lake): the last two months."""
+    settings, months = models_lake
+    return settings, months[-2:]
 
 
 def test_silver_tables_follow_their_documented_columns(spark, silver):
     settings, months = silver
     lakehouse = settings.path("lakehouse")
-    # (the months of this fixture: the models chain may have written others to the same lake)
     subs, graph, warnings = (lh.read_table(spark, lakehouse, f"silver.{n}").where(F.col("month").isin(months))
                              for n in ("subscriber_features", "graph_features", "warnings"))
     assert subs.columns == names(SUBSCRIBER_FEATURES)
