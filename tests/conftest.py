@@ -120,4 +120,3 @@ def scored(spark, trained):
                          "propensity", "ld_targets")}
     second = pipeline.score(spark, settings, months[-1:])
     return settings, months, first, second, kept
-

@@ -11,9 +11,7 @@ from sparkvalue.features.months import month_index
 from sparkvalue.features.usage import subscriber_month_features, usage_windows
 from sparkvalue.lakehouse import tables as lh
 
-# On one pytest-xdist worker, in file order, with the other modules of the session's demo
-# lakehouse and its models chain (`make test` runs two workers, `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("lakehouse")
+pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
 
 
 def _series(spark, revenues, balances):

@@ -17,9 +17,7 @@ from sparkvalue.lakehouse import tables as lh
 from sparkvalue.privacy import pseudonymise_value
 from tests.conftest import TEST_KEY, settings_in
 
-# On one pytest-xdist worker, in file order, with the other modules of the session's demo
-# lakehouse and its models chain (`make test` runs two workers, `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("lakehouse")
+pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
 
 MONTH = "2026-10"
 

@@ -30,9 +30,7 @@ from sparkvalue.lakehouse import tables as lh
 from sparkvalue.session import delta_jars
 from tests.helpers import rounded
 
-# On one pytest-xdist worker, in file order, with the other modules of the session's demo
-# lakehouse and its models chain (`make test` runs two workers, `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("lakehouse")
+pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
 
 SPARK_BIN = Path(pyspark.__file__).parent / "bin"
 REPO = Path(__file__).resolve().parents[1]
