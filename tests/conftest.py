@@ -2,12 +2,8 @@
 and one small generated + ingested lakehouse reused by the end-to-end tests.
 
 `make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`), each with its own Spark
-session and its own copy of these session fixtures. The tests of the models chain (silver, models,
-production) are marked `xdist_group("lakehouse")` and run in file order on one worker: the chain
-is the suite's critical path. The tests that need only the demo lakehouse (ingest, point in time)
-are marked `xdist_group("demo")`: xdist hands the largest groups out first, so they go to the
-other worker, which builds its own demo lakehouse while the first one trains; the rest is
-shared out."""
+session: the modules that share the demo lakehouse and its models chain are marked
+`xdist_group("lakehouse")` and run in file order on one worker; the others are shared out."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ from sparkvalue.features.months import month_index
 from sparkvalue.features.usage import subscriber_month_features, usage_windows
 from sparkvalue.lakehouse import tables as lh
 
+pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
+
 
 def _series(spark, revenues, balances):
     months = [f"{2025 + (i // 12)}-{i % 12 + 1:02d}" for i in range(len(revenues))]
@@ -49,7 +51,6 @@ def _bronze(spark, settings, name):
     return lh.read_table(spark, settings.path("lakehouse"), f"bronze.{name}").drop("_source_file")
 
 
-@pytest.mark.xdist_group("demo")  # the demo lakehouse alone, on the other worker: conftest.py
 def test_features_are_point_in_time(spark, demo_lake):
     """Changing anything after month M leaves the features of M unchanged."""
     settings = demo_lake[0]
@@ -100,7 +101,6 @@ def silver(models_lake):
     return settings, months[-2:]
 
 
-@pytest.mark.xdist_group("lakehouse")  # the models chain: conftest.py
 def test_silver_tables_follow_their_documented_columns(spark, silver):
     settings, months = silver
     lakehouse = settings.path("lakehouse")
@@ -125,7 +125,6 @@ def test_silver_tables_follow_their_documented_columns(spark, silver):
     assert graph.where("is_hub AND pagerank IS NOT NULL").count() == 0
 
 
-@pytest.mark.xdist_group("lakehouse")
 def test_planted_signals_show_in_silver(spark, silver):
     """Churners' circles hold more churned contacts; competitor calls warn before churn."""
     settings, months = silver

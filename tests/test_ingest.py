@@ -17,7 +17,7 @@ from sparkvalue.lakehouse import tables as lh
 from sparkvalue.privacy import pseudonymise_value
 from tests.conftest import TEST_KEY, settings_in
 
-pytestmark = pytest.mark.xdist_group("demo")  # the demo lakehouse without the models chain: conftest.py
+pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
 
 MONTH = "2026-10"
 
