@@ -96,6 +96,8 @@ def loopback_env(**extra: str) -> dict[str, str]:
 # 269 s and 480 CPU-seconds by default, 266 s and 383 with every JVM on the first tier, 205 s
 # and 342 with the executors only. Production JVMs keep the default.
 QUICK_JIT = "-XX:TieredStopAtLevel=1"
+# The Spark settings of the local-mode side JVMs: the JDBC server and the notebooks' kernel.
+SIDE_SPARK = {"driver_memory": "1g", "conf": {"spark.driver.extraJavaOptions": QUICK_JIT}}
 
 
 def gold_tables(lakehouse: str) -> list[str]:
@@ -310,8 +312,7 @@ def test_serve_sql_lists_every_table_with_comments_and_answers_queries_over_jdbc
     settings, months = local_run
     port = free_port()
     served = settings.with_overrides({"serving": {"sql_port": port, "metastore": str(tmp_path / "metastore")},
-                                      "spark": {"driver_memory": "1g",
-                                                "conf": {"spark.driver.extraJavaOptions": QUICK_JIT}}})
+                                      "spark": SIDE_SPARK})
     conf_dir = write_conf_dir(served, tmp_path / "conf", "bi")
     log = open(tmp_path / "serve-sql.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen([sys.executable, "-m", "sparkvalue.cli", "serve-sql", "--env", "bi",
@@ -395,8 +396,7 @@ def notebook_kernel(local_run, tmp_path_factory):
 
     settings, _ = local_run
     root = tmp_path_factory.mktemp("notebooks")
-    analyst = settings.with_overrides({"spark": {"driver_memory": "1g",
-                                                 "conf": {"spark.driver.extraJavaOptions": QUICK_JIT}}})
+    analyst = settings.with_overrides({"spark": SIDE_SPARK})
     conf_dir = write_conf_dir(analyst, root / "conf", "local")
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(root), env={**os.environ, "SPARKVALUE_CONF_DIR": str(conf_dir)})
