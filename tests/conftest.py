@@ -26,6 +26,23 @@ if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].
     sys.modules["__main__"].__file__ = os.devnull  # (multiprocessing spawn would run it: nothing)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Start test_production's cluster jobs early, in their own processes beside the models chain,
+    on cores the chain alone leaves idle: the test that submits the training job runs before the
+    first test that trains, the one that submits the monthly job after the first that scores."""
+    def first_using(fixture: str):
+        return next((i for i, item in enumerate(items) if fixture in getattr(item, "fixturenames", ())), None)
+
+    launchers = (("test_the_cluster_has_two_workers_and_takes_the_training_job", "trained", 0),
+                 ("test_the_cluster_takes_the_monthly_job", "scored", 1))
+    for launcher, fixture, offset in launchers:
+        moving = next((item for item in items if item.name == launcher), None)
+        if moving is not None:
+            items.remove(moving)
+            at = first_using(fixture)
+            items.insert(len(items) if at is None else at + offset, moving)
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     os.environ["SPARKVALUE_PSEUDONYM_KEY"] = TEST_KEY
@@ -109,8 +126,9 @@ def trained(spark, models_lake):
 
 @pytest.fixture(scope="session")
 def scored(spark, trained):
-    """Score all months, then the latest month again (as a rerun of the monthly job does); the
-    first run's gold tables are kept (checkpointed) to compare."""
+    """Score all months; train a worse stickiness model (depth 1: it must not take the champion
+    alias); score the latest month again, as a rerun of the monthly job does, which must still
+    use the champions. The first run's gold tables are kept (checkpointed) to compare."""
     settings, _ = trained
     lakehouse = settings.path("lakehouse")
     months = pipeline.silver_months(spark, settings)
@@ -118,5 +136,13 @@ def scored(spark, trained):
     kept = {name: lh.read_table(spark, lakehouse, f"gold.{name}").localCheckpoint()
             for name in ("stickiness", "anomaly", "value", "value_tiers", "segments", "segment_profiles",
                          "propensity", "ld_targets")}
+    worse = pipeline.train(spark, settings, kinds=("stickiness",), max_depth=1)
     second = pipeline.score(spark, settings, months[-1:])
-    return settings, months, first, second, kept
+    return settings, months, first, second, kept, worse
+
+
+@pytest.fixture(scope="session")
+def recommended(spark, scored):
+    """Marketing of the latest month: the matrix, the recommendations and the marketing tables."""
+    settings, months, *_ = scored
+    return settings, months, pipeline.recommend(spark, settings, months[-1:])

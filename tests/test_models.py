@@ -5,7 +5,6 @@ rule helpers on hand-made data."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -171,7 +170,7 @@ def test_rules_table_holds_every_leaf_in_words(spark, trained):
 
 
 def test_scoring_twice_from_the_registry_gives_the_same_tables(spark, scored):
-    settings, months, first, second, kept = scored
+    settings, months, first, second, kept, _ = scored
     assert first.versions == second.versions
     assert set(first.versions) == {"stickiness", "anomaly", "segments",
                                    *(f"propensity-{n}" for n in settings.propensity.models)}
@@ -228,15 +227,13 @@ def test_value_tiers_have_the_configured_shares_every_month(spark, scored):
 
 
 def test_a_worse_model_does_not_take_the_champion_alias(spark, scored):
-    settings, months, *_ = scored
-    summary = pipeline.train(spark, settings, kinds=("stickiness",), max_depth=1)
+    settings, months, _, again, _, summary = scored
     (worse,) = summary.results
     assert worse.version == 2 and not worse.promoted
     assert worse.champion_auc is not None and worse.metrics.auc < worse.champion_auc
     client = tracking.configure(settings)
     assert tracking.champion(client, worse.name).version == 1
-    # scoring keeps using the champion, not the version just trained
-    again = pipeline.score(spark, settings, months[-1:])
+    # scoring after it (the fixture's rerun) kept using the champion, not the version just trained
     assert again.versions["stickiness"] == 1
     latest = lh.read_table(spark, settings.path("lakehouse"), "gold.stickiness").where(
         F.col("month") == months[-1])
@@ -418,9 +415,8 @@ def test_a_bad_population_condition_names_its_configuration_key(spark, base_sett
     assert ok.count() == 1
 
 
-def test_every_scored_subscriber_gets_exactly_one_strategy(spark, scored):
-    settings, months, *_ = scored
-    summary = pipeline.recommend(spark, settings, months[-1:])
+def test_every_scored_subscriber_gets_exactly_one_strategy(spark, recommended):
+    settings, months, summary = recommended
     lakehouse = settings.path("lakehouse")
     matrix = lh.read_table(spark, lakehouse, "gold.marketing_matrix").where(F.col("month") == months[-1])
     stick = lh.read_table(spark, lakehouse, "gold.stickiness").where(F.col("month") == months[-1])
@@ -436,10 +432,9 @@ def test_every_scored_subscriber_gets_exactly_one_strategy(spark, scored):
     assert cells.agg(F.sum("share")).first()[0] == pytest.approx(1.0)
 
 
-def test_recommendations_keep_exclusions_families_slots_and_channel_limits(spark, scored):
-    settings, months, *_ = scored
+def test_recommendations_keep_exclusions_families_slots_and_channel_limits(spark, recommended):
+    settings, months, _ = recommended
     month = months[-1]
-    pipeline.recommend(spark, settings, [month])
     lakehouse = settings.path("lakehouse")
 
     def table(name):
@@ -502,17 +497,15 @@ def test_the_card_shows_a_real_subscriber_and_refuses_an_unknown_number(spark, s
         subscriber_card(spark, settings, "+86 000 0000 0000", month)
 
 
-def test_closed_loop_tables_and_the_report_in_headless_chromium(spark, scored, tmp_path):
+def test_closed_loop_tables_and_the_report_in_headless_chromium(spark, recommended, tmp_path):
     import shutil
     import subprocess
 
     from sparkvalue.closedloop.report import write_report
 
-    settings, months, *_ = scored
+    settings, months, _ = recommended
     month = months[-1]
     lakehouse = settings.path("lakehouse")
-    if not (Path(lh.table_path(lakehouse, lh.GOLD["recommendations"])) / "_delta_log").exists():
-        pipeline.recommend(spark, settings, [month])  # when run alone
     pipeline.evaluate(spark, settings, months)
 
     def table(name):

@@ -94,8 +94,10 @@ def loopback_env(**extra: str) -> dict[str, str]:
 # the suite's two cores. The cluster jobs' drivers keep it: they plan ~1,100 small Spark jobs
 # one after the other, and the suite waits for the monthly one. Measured on that job alone:
 # 269 s and 480 CPU-seconds by default, 266 s and 383 with every JVM on the first tier, 205 s
-# and 342 with the executors only. Production JVMs keep the default.
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
+# and 342 with the executors only. Every JVM here uses the throughput collector, as
+# conf/local.yaml does for the test session's. Production JVMs keep the JIT's default.
+PARALLEL_GC = "-XX:+UseParallelGC"
+QUICK_JIT = f"-XX:TieredStopAtLevel=1 {PARALLEL_GC}"
 # The Spark settings of the local-mode side JVMs: the JDBC server and the notebooks' kernel.
 SIDE_SPARK = {"driver_memory": "1g", "conf": {"spark.driver.extraJavaOptions": QUICK_JIT}}
 
@@ -113,22 +115,21 @@ def existing_tables(lakehouse: str) -> list[str]:
 # ------------------------------------------------------------------ the local-mode reference run
 
 @pytest.fixture(scope="module")
-def local_run(spark, scored):
+def local_run(spark, recommended):
     """The models chain of the session (local[2]), completed: marketing and the closed loop of the
     latest month."""
-    settings, months, *_ = scored
+    settings, months, _ = recommended
     kpis = Path(lh.table_path(settings.path("lakehouse"), lh.GOLD["kpis"]))
     if not ((kpis / "_delta_log").is_dir()
             and lh.read_table(spark, settings.path("lakehouse"), "gold.kpis")
             .where(F.col("month") == months[-1]).take(1)):  # not done by test_models
-        pipeline.recommend(spark, settings, months[-1:])
         pipeline.evaluate(spark, settings, months[-1:])
     return settings, months
 
 
 # ------------------------------------------------------------------ standalone cluster
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # the cluster fixtures start early: conftest.py
 def standalone(tmp_path_factory):
     """A Spark standalone master and two workers from the installed pyspark. Two cores each: the
     monthly job (2 cores, one on every worker) and the training job (1 core) run side by side."""
@@ -161,16 +162,19 @@ def standalone(tmp_path_factory):
             log.close()
 
 
+def month_tables(spark, lakehouse: str) -> list[str]:
+    """The month-keyed tables of `lakehouse` (not the run log)."""
+    return [name for name in existing_tables(lakehouse) if name != "ops.ingest_runs"
+            and "month" in lh.read_table(spark, lakehouse, name).columns]
+
+
 def _without_month(spark, lakehouse: str, month: str) -> list[str]:
-    """Delete `month` from every month-keyed table of `lakehouse` (not the run log); their names."""
+    """Delete `month` from every month-keyed table of `lakehouse`; their names."""
     from delta.tables import DeltaTable
 
-    emptied = []
-    for name in existing_tables(lakehouse):
-        path = lh.table_path(lakehouse, lh.CATALOG[name])
-        if name != "ops.ingest_runs" and "month" in spark.read.format("delta").load(path).columns:
-            DeltaTable.forPath(spark, path).delete(F.col("month") == month)
-            emptied.append(name)
+    emptied = month_tables(spark, lakehouse)
+    for name in emptied:
+        DeltaTable.forPath(spark, lh.table_path(lakehouse, lh.CATALOG[name])).delete(F.col("month") == month)
     return emptied
 
 
@@ -193,10 +197,10 @@ class ClusterJob:
         return self
 
 
-@pytest.fixture(scope="module")
-def shipped(local_run, tmp_path_factory) -> tuple[Path, list[str]]:
+@pytest.fixture(scope="session")
+def shipped(base_settings, tmp_path_factory) -> tuple[Path, list[str]]:
     """What spark-submit ships: the package as a zip and the Delta jars."""
-    settings, _ = local_run
+    settings = base_settings
     zip_path = build_zip(tmp_path_factory.mktemp("shipped") / "sparkvalue.zip")
     return zip_path, delta_jars(settings.spark.jars_dir, settings.root)
 
@@ -211,21 +215,22 @@ def submit(url: str, shipped: tuple[Path, list[str]], cwd: Path, job: str, *args
     command = [str(SPARK_BIN / "spark-submit"), "--master", url, "--deploy-mode", "client",
                "--py-files", str(zip_path), "--jars", ",".join(jars),
                "--driver-memory", "2g", "--executor-memory", "1g", "--total-executor-cores", str(cores),
-               "--conf", f"spark.executor.extraJavaOptions={QUICK_JIT}",
+               "--driver-java-options", PARALLEL_GC, "--conf", f"spark.executor.extraJavaOptions={QUICK_JIT}",
                "--conf", f"spark.pyspark.python={sys.executable}", str(REPO / "jobs" / job), *args]
     with open(log, "w") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=loopback_env(), cwd=cwd)
 
 
-@pytest.fixture(scope="module")
-def cluster_job(spark, standalone, local_run, shipped, tmp_path_factory):
+@pytest.fixture(scope="session")
+def cluster_job(spark, standalone, scored, shipped, tmp_path_factory):
     """The monthly job of the latest month, submitted with spark-submit to the standalone cluster,
-    as in production: on a lakehouse holding the months before (a copy of the local run's, the
-    latest month deleted from every table), with the same landing data, configuration and
-    champion models as the local run. The job runs in the background; `ClusterJob.wait()`
-    waits for it."""
+    as in production: on a lakehouse holding the months before (a copy of the models chain's
+    once it has scored, the latest month deleted from every table), with the same landing data,
+    configuration and champion models as the local run. The job runs in the background;
+    `ClusterJob.wait()` waits for it. (Marketing and the closed loop of month M read gold tables
+    of month M only, so the tables they write need not be in the copy: the job creates them.)"""
     url, cluster_root, _ = standalone
-    settings, months = local_run
+    settings, months, *_ = scored
     root = tmp_path_factory.mktemp("cluster-run")
     shutil.copytree(settings.path("lakehouse"), root / "lakehouse")
     remote = settings.with_overrides({
@@ -254,13 +259,13 @@ class Tracking:
     job: ClusterJob
 
 
-@pytest.fixture(scope="module")
-def cluster_training(standalone, local_run, shipped, tmp_path_factory):
+@pytest.fixture(scope="session")
+def cluster_training(standalone, models_lake, shipped, tmp_path_factory):
     """A live MLflow tracking server (`sparkvalue serve-mlflow`, SQLite backend, its own artifact
     root) and the training job submitted to the cluster, logging to it. It trains on a copy of
-    the local run's lakehouse and runs beside the monthly job."""
+    the models chain's lakehouse (its silver tables) and runs beside the chain's own training."""
     url, cluster_root, _ = standalone
-    settings, months = local_run
+    settings, months = models_lake
     root = tmp_path_factory.mktemp("cluster-training")
     shutil.copytree(settings.path("lakehouse"), root / "lakehouse")
     port = free_port()
@@ -294,16 +299,27 @@ def cluster_training(standalone, local_run, shipped, tmp_path_factory):
         log.close()
 
 
-def test_the_cluster_takes_the_job_on_both_workers(standalone, cluster_job, cluster_training):
-    """Submitted first (with the training job): they run while the tests below use the local
-    lakehouse."""
+def _registered(ui: int, app_name: str) -> dict:
+    """The master's state once `app_name` is among its active applications."""
+    return wait_for(lambda: (lambda s: s if app_name in {a["name"] for a in s["activeapps"]} else None)(
+        get_json(f"http://127.0.0.1:{ui}/json/")), f"{app_name} registered", timeout=180)
+
+
+# The cluster jobs start early and run in their own processes beside the models chain (conftest.py
+# moves the next two tests): the training job before the chain trains, the monthly job once the
+# chain has scored (its lakehouse copy needs the gold tables of the months before).
+
+def test_the_cluster_has_two_workers_and_takes_the_training_job(standalone, cluster_training):
     _, _, ui = standalone
-    state = wait_for(lambda: (lambda s: s if "sparkvalue-ingest" in {a["name"] for a in s["activeapps"]}
-                              else None)(get_json(f"http://127.0.0.1:{ui}/json/")),
-                     "application registered", timeout=180)
-    (app,) = [a for a in state["activeapps"] if a["name"] == "sparkvalue-ingest"]
-    assert app["state"] == "RUNNING"
+    state = _registered(ui, "sparkvalue-train")
     assert [w["state"] for w in state["workers"]] == ["ALIVE", "ALIVE"]
+
+
+def test_the_cluster_takes_the_monthly_job(standalone, cluster_job):
+    _, _, ui = standalone
+    apps = _registered(ui, "sparkvalue-ingest")["activeapps"]
+    (app,) = [a for a in apps if a["name"] == "sparkvalue-ingest"]
+    assert app["state"] == "RUNNING"
 
 
 # ------------------------------------------------------------------ BI over JDBC
@@ -424,17 +440,19 @@ def test_notebook_runs_top_to_bottom_on_the_demo_data(notebook_kernel, notebook)
 
 def test_the_monthly_job_on_a_standalone_cluster_writes_what_local_mode_writes(spark, local_run, cluster_run):
     settings, months = local_run
-    remote, cluster_root, emptied = cluster_run.remote, cluster_run.cluster_root, cluster_run.emptied
+    remote, cluster_root = cluster_run.remote, cluster_run.cluster_root
+    written = month_tables(spark, remote.path("lakehouse"))  # those the copy held and those the job created
+    assert set(cluster_run.emptied) <= set(written)
     month = months[-1]
     # the executors of both workers ran tasks of the application
     stderr_files = list(cluster_root.glob("work*/app-*/*/stderr"))
     assert {p.parts[-4] for p in stderr_files} == {"work1", "work2"}
     # every table of the month: bronze, silver and all gold tables that the monthly job writes
-    assert {n for n in emptied if n.startswith("gold.")} == {
+    assert {n for n in written if n.startswith("gold.")} == {
         f"gold.{n}" for n in lh.GOLD if n not in ("model_rules", "model_lift")}
-    assert len([n for n in emptied if n.startswith(("bronze.", "silver."))]) >= 10
+    assert len([n for n in written if n.startswith(("bronze.", "silver."))]) >= 10
     filled = 0
-    for name in emptied:
+    for name in written:
         here = lh.read_table(spark, settings.path("lakehouse"), name).where(F.col("month") == month)
         there = lh.read_table(spark, remote.path("lakehouse"), name).where(F.col("month") == month)
         stamps = [f.name for f in here.schema.fields if isinstance(f.dataType, TimestampType)]
@@ -442,7 +460,7 @@ def test_the_monthly_job_on_a_standalone_cluster_writes_what_local_mode_writes(s
         filled += bool(here.take(1))
         assert_df_equality(there, here, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True,
                            allow_nan_equality=True, underline_cells=True)
-    assert filled >= len(emptied) - 4  # the test data has no corporate groups and no quarantine
+    assert filled >= len(written) - 4  # the test data has no corporate groups and no quarantine
 
 
 # ------------------------------------------------------------------ training on the cluster, MLflow server
