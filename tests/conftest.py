@@ -28,12 +28,13 @@ if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].
 
 def pytest_collection_modifyitems(config, items):
     """Start test_production's cluster jobs early, in their own processes beside the models chain,
-    on cores the chain alone leaves idle: the test that submits the training job runs before the
-    first test that trains, the one that submits the monthly job after the first that scores."""
+    on cores the chain alone leaves idle: the test that submits the training job runs after the
+    first test that builds the chain's silver tables, the one that submits the monthly job after
+    the first that scores."""
     def first_using(fixture: str):
         return next((i for i, item in enumerate(items) if fixture in getattr(item, "fixturenames", ())), None)
 
-    launchers = (("test_the_cluster_has_two_workers_and_takes_the_training_job", "trained", 0),
+    launchers = (("test_the_cluster_has_two_workers_and_takes_the_training_job", "models_lake", 1),
                  ("test_the_cluster_takes_the_monthly_job", "scored", 1))
     for launcher, fixture, offset in launchers:
         moving = next((item for item in items if item.name == launcher), None)

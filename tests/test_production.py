@@ -263,7 +263,7 @@ class Tracking:
 def cluster_training(standalone, models_lake, shipped, tmp_path_factory):
     """A live MLflow tracking server (`sparkvalue serve-mlflow`, SQLite backend, its own artifact
     root) and the training job submitted to the cluster, logging to it. It trains on a copy of
-    the models chain's lakehouse (its silver tables) and runs beside the chain's own training."""
+    the models chain's lakehouse (its silver tables) and runs beside the chain."""
     url, cluster_root, _ = standalone
     settings, months = models_lake
     root = tmp_path_factory.mktemp("cluster-training")
@@ -306,8 +306,8 @@ def _registered(ui: int, app_name: str) -> dict:
 
 
 # The cluster jobs start early and run in their own processes beside the models chain (conftest.py
-# moves the next two tests): the training job before the chain trains, the monthly job once the
-# chain has scored (its lakehouse copy needs the gold tables of the months before).
+# moves the next two tests): the training job once the chain has its silver tables, the monthly
+# job once it has scored (its lakehouse copy needs the gold tables of the months before).
 
 def test_the_cluster_has_two_workers_and_takes_the_training_job(standalone, cluster_training):
     _, _, ui = standalone
