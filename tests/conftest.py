@@ -29,19 +29,19 @@ if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].
 def pytest_collection_modifyitems(config, items):
     """Start test_production's cluster jobs early, in their own processes beside the models chain,
     on cores the chain alone leaves idle: the test that submits the training job runs after the
-    first test that builds the chain's silver tables, the one that submits the monthly job after
-    the first that scores."""
-    def first_using(fixture: str):
-        return next((i for i, item in enumerate(items) if fixture in getattr(item, "fixturenames", ())), None)
-
-    launchers = (("test_the_cluster_has_two_workers_and_takes_the_training_job", "models_lake", 1),
-                 ("test_the_cluster_takes_the_monthly_job", "scored", 1))
-    for launcher, fixture, offset in launchers:
+    first test of another module that builds the chain's silver tables, the one that submits the
+    monthly job after the first that scores. Run alone, test_production keeps its order."""
+    launchers = (("test_the_cluster_has_two_workers_and_takes_the_training_job", "models_lake"),
+                 ("test_the_cluster_takes_the_monthly_job", "scored"))
+    for launcher, fixture in launchers:
         moving = next((item for item in items if item.name == launcher), None)
-        if moving is not None:
-            items.remove(moving)
-            at = first_using(fixture)
-            items.insert(len(items) if at is None else at + offset, moving)
+        if moving is None:
+            continue
+        home = items.index(moving)
+        items.remove(moving)
+        at = next((i for i, item in enumerate(items)
+                   if item.path != moving.path and fixture in getattr(item, "fixturenames", ())), None)
+        items.insert(home if at is None else at + 1, moving)
 
 
 @pytest.fixture(scope="session")

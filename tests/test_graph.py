@@ -30,9 +30,8 @@ GRAPHS = {
 
 def test_pagerank_matches_networkx_for_every_month_on_its_own(spark):
     """Three graphs as three months of one run: each month's ranks are networkx's for that graph
-    alone (so months neither mix nor wait for each other's convergence), dangling vertices
-    included."""
-    frames, expected = [], {}
+    alone (months do not mix), dangling vertices included."""
+    frames, expected, dangling = [], {}, 0
     for i, (name, make) in enumerate(GRAPHS.items(), start=1):
         g = nx.DiGraph(make())
         g.remove_edges_from(nx.selfloop_edges(g))
@@ -40,7 +39,8 @@ def test_pagerank_matches_networkx_for_every_month_on_its_own(spark):
         frames.append(_frames(spark, g, month))
         expected[month] = (name, g.number_of_nodes(), nx.pagerank(g, alpha=0.85, tol=1e-13, max_iter=500,
                                                                   weight=None))
-    assert 0 in dict(nx.DiGraph(GRAPHS["random_directed_with_dangling"]()).out_degree()).values()
+        dangling += sum(1 for _, degree in g.out_degree() if degree == 0)
+    assert dangling > 0
     vertices = frames[0][0].unionByName(frames[1][0]).unionByName(frames[2][0])
     edges = frames[0][1].unionByName(frames[1][1]).unionByName(frames[2][1])
     got: dict[str, dict[str, float]] = {}
