@@ -200,9 +200,8 @@ class ClusterJob:
 @pytest.fixture(scope="session")
 def shipped(base_settings, tmp_path_factory) -> tuple[Path, list[str]]:
     """What spark-submit ships: the package as a zip and the Delta jars."""
-    settings = base_settings
     zip_path = build_zip(tmp_path_factory.mktemp("shipped") / "sparkvalue.zip")
-    return zip_path, delta_jars(settings.spark.jars_dir, settings.root)
+    return zip_path, delta_jars(base_settings.spark.jars_dir, base_settings.root)
 
 
 def submit(url: str, shipped: tuple[Path, list[str]], cwd: Path, job: str, *args: str,
