@@ -1,6 +1,6 @@
-"""Run sparkvalue stages as separate processes and measure them.
+"""Run sparkvalue commands as processes and measure them.
 
-Each stage is one `sparkvalue <stage>` process on its own configuration
+Each command is one `sparkvalue <command>` process on its own configuration
 environment (`conf/` copied beside the benchmark's data, plus `bench.yaml`).
 While it runs, the process tree's resident memory is sampled from /proc twice a
 second: the peak of the JVM (the Spark driver, which in local mode also runs the
@@ -54,11 +54,14 @@ def _is_java(pid: int) -> bool:
         return False
 
 
-def run_stage(name: str, args: list[str], *, env_dir: Path, log: Path) -> dict:
-    """Run `sparkvalue <args>` and return wall time and peak memory."""
+def run_stage(name: str, args: list[str], *, env_dir: Path, log: Path,
+              samples: list[tuple[float, float, float]] | None = None) -> dict:
+    """Run `sparkvalue <args>` and return wall time and peak memory. `samples`, if given,
+    receives (epoch seconds, driver MB, tree MB) of every sample: one process split into stages."""
     cmd = [str(REPO / ".venv" / "bin" / "sparkvalue"), *args, "--env", "bench",
            "--conf-dir", str(env_dir / "conf")]
     peak = {"jvm": 0.0, "tree": 0.0}
+    samples = [] if samples is None else samples
     started = time.perf_counter()
     with log.open("w") as handle:
         proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT)
@@ -72,8 +75,10 @@ def run_stage(name: str, args: list[str], *, env_dir: Path, log: Path) -> dict:
                     pids += kids
                     frontier = kids
                 sizes = {p: _rss_mb(p) for p in pids}
-                peak["tree"] = max(peak["tree"], sum(sizes.values()))
-                peak["jvm"] = max(peak["jvm"], sum(v for p, v in sizes.items() if _is_java(p)))
+                tree, jvm = sum(sizes.values()), sum(v for p, v in sizes.items() if _is_java(p))
+                samples.append((time.time(), jvm, tree))
+                peak["tree"] = max(peak["tree"], tree)
+                peak["jvm"] = max(peak["jvm"], jvm)
                 done.wait(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)

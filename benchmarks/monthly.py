@@ -2,28 +2,34 @@
 
     .venv/bin/python benchmarks/monthly.py --subscribers 100000 1000000 3200000 6400000
 
-For each size, in benchmarks/.work/<size>/ (ignored by git):
+For each size, in benchmarks/.work/monthly-<size>/ (ignored by git):
 
 1. set-up (timed, reported apart): generate N subscribers x 13 months with about 20
    call-circle edges per subscriber per month (Parquet landing), ingest the 12 months
    before the latest and compute their features: the history a monthly run finds;
-2. the monthly job of the latest month, one `sparkvalue` process per stage: ingest,
-   features (with the call-circle graph), then the training job (`sparkvalue train`,
-   all models), then score, recommend and evaluate;
+2. the monthly job of the latest month as production runs it, one process:
+   `sparkvalue run --month M --train` (ingest, features with the call-circle graph, the
+   training job with all models, score, recommend, evaluate). The job logs when each
+   stage starts and finishes; the harness splits the process into its stages by those
+   lines, and reports training apart from the monthly job. The monthly job's total is
+   the process's wall time (start-up included) without training;
 3. the single-machine reference: DuckDB (2 threads, its Delta extension) computing the
    usage windows and the circle aggregation of the month from the same bronze tables.
 
-Per stage: wall time, rows in (rows of the month in the stage's input tables) and out
-(`numOutputRows` of the Delta commits the stage made), peak resident memory of the
-driver JVM and of the whole process tree, and spill (memory and disk bytes spilled,
-from the Spark event log). Results: benchmarks/results/<out>/results.{json,md}, with
-sparkvalue's usage and circle stages as a ratio to the DuckDB reference.
+Per stage: wall time, rows in (rows of the month in the stage's input tables: landing
+files for ingest, Delta tables for the others) and out (`numOutputRows` of the Delta
+commits made while the stage ran), peak resident memory of the driver JVM and of the
+whole process tree, and spill (memory and disk bytes spilled by the tasks that finished
+while the stage ran, from the Spark event log). Results:
+benchmarks/results/<out>/results.{json,md}, with sparkvalue's features stage as a ratio
+to the DuckDB reference.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -49,19 +55,25 @@ def _lake_tables(lakehouse: Path) -> list[Path]:
     return sorted(p.parent for p in lakehouse.glob("*/*/_delta_log"))
 
 
-def rows_written(lakehouse: Path, since_ms: int) -> int:
-    """`numOutputRows` of every Delta commit made after `since_ms` (epoch milliseconds)."""
+def rows_written(lakehouse: Path, start_ms: int, end_ms: int) -> int:
+    """`numOutputRows` of every Delta commit made between `start_ms` and `end_ms` (epoch ms)."""
     from deltalake import DeltaTable
 
     total = 0
     for table in _lake_tables(lakehouse):
         for commit in DeltaTable(str(table)).history():
-            if commit.get("timestamp", 0) >= since_ms:
+            if start_ms <= commit.get("timestamp", 0) <= end_ms:
                 total += int((commit.get("operationMetrics") or {}).get("numOutputRows", 0) or 0)
     return total
 
 
 def rows_read(con, lakehouse: Path, stage: str, month: str) -> int:
+    """Rows of `month` in the stage's inputs: the landing files of the month for ingest."""
+    if stage == "ingest":
+        landing = lakehouse.parent / "landing"
+        files = [str(f) for f in sorted(landing.glob(f"*/extract={month}/*.parquet"))]
+        return con.execute("SELECT count(*) FROM read_parquet(?, union_by_name = true)",
+                           [files]).fetchone()[0] if files else 0
     total = 0
     for name in INPUTS[stage]:
         path = lakehouse / name
@@ -71,9 +83,10 @@ def rows_read(con, lakehouse: Path, stage: str, month: str) -> int:
     return total
 
 
-def spill(events: Path, since: float) -> dict[str, int]:
-    """Bytes spilled by the tasks of the event logs written after `since`."""
-    memory = disk = 0
+def task_spills(events: Path, since: float) -> list[tuple[float, int, int]]:
+    """(finish epoch seconds, memory bytes, disk bytes) spilled by every task of the event
+    logs written after `since`."""
+    out = []
     for log in events.rglob("*"):  # Spark 4 writes a folder per application (rolling event logs)
         if not log.is_file() or log.stat().st_mtime < since:
             continue
@@ -81,10 +94,38 @@ def spill(events: Path, since: float) -> dict[str, int]:
             for line in lines:
                 if '"SparkListenerTaskEnd"' not in line:
                     continue
-                metrics = json.loads(line).get("Task Metrics") or {}
-                memory += metrics.get("Memory Bytes Spilled", 0)
-                disk += metrics.get("Disk Bytes Spilled", 0)
-    return {"spill_memory_mb": round(memory / 2**20), "spill_disk_mb": round(disk / 2**20)}
+                event = json.loads(line)
+                metrics = event.get("Task Metrics") or {}
+                out.append((event["Task Info"]["Finish Time"] / 1000,
+                            metrics.get("Memory Bytes Spilled", 0), metrics.get("Disk Bytes Spilled", 0)))
+    return out
+
+
+def spill(tasks: list[tuple[float, int, int]], start: float, end: float) -> dict[str, int]:
+    inside = [t for t in tasks if start <= t[0] <= end]
+    return {"spill_memory_mb": round(sum(t[1] for t in inside) / 2**20),
+            "spill_disk_mb": round(sum(t[2] for t in inside) / 2**20)}
+
+
+STAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ sparkvalue\.runner: "
+                        r"monthly stage (\w+) (started|finished)")
+
+
+def stage_windows(log: Path) -> dict[str, tuple[float, float]]:
+    """Epoch seconds at which each stage of a `sparkvalue run` started and finished, from
+    its log (the job logs in local time, as this process reads it)."""
+    marks: dict[str, dict[str, float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        match = STAGE_LINE.match(line)
+        if match:
+            when = time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S")) + int(match[2]) / 1000
+            marks.setdefault(match[3], {})[match[4]] = when
+    return {name: (m["started"], m["finished"]) for name, m in marks.items()}
+
+
+def _peak(samples: list[tuple[float, float, float]], start: float, end: float) -> tuple[int, int]:
+    inside = [s for s in samples if start <= s[0] <= end] or [(0.0, 0.0, 0.0)]
+    return round(max(s[1] for s in inside)), round(max(s[2] for s in inside))
 
 
 def main() -> None:
@@ -125,40 +166,53 @@ def main() -> None:
         })
         lakehouse = work / ".data" / "lakehouse"
         per_month = [a for m in history for a in ("--month", m)]
-        plan = [("setup: generate", ["generate"], None),
-                ("setup: ingest history", ["ingest", *per_month], None),
-                ("setup: features history", ["features", *per_month], None),
-                ("ingest", ["ingest", "--month", month], "ingest"),
-                ("features", ["features", "--month", month], "features"),
-                ("train (all models)", ["train"], "train"),
-                ("score", ["score", "--month", month], "score"),
-                ("recommend", ["recommend", "--month", month], "recommend"),
-                ("evaluate", ["evaluate", "--month", month], "evaluate")]
-        if args.reuse and (lakehouse / "silver").is_dir():
-            plan = [step for step in plan if step[2]]
-        for stage, cmd, kind in plan:
-            con = duckdb_connect() if kind else None
-            before = rows_read(con, lakehouse, kind, month) if kind else ""
-            started, since_ms = time.time(), int(time.time() * 1000)
-            result = run_stage(stage, cmd, env_dir=work, log=work / f"{stage.replace(' ', '_')}.log")
-            result.update(subscribers=n, rows_in=before,
-                          rows_out=rows_written(lakehouse, since_ms), **spill(events, started))
-            result["rows"] = f"in {result['rows_in']:,} / out {result['rows_out']:,}" if kind else \
-                f"out {result['rows_out']:,}"
+        setup = [("setup: generate", ["generate"]),
+                 ("setup: ingest history", ["ingest", *per_month]),
+                 ("setup: features history", ["features", *per_month])]
+        if not (args.reuse and (lakehouse / "silver").is_dir()):
+            for stage, cmd in setup:
+                started, since_ms = time.time(), int(time.time() * 1000)
+                result = run_stage(stage, cmd, env_dir=work, log=work / f"{stage.replace(' ', '_')}.log")
+                tasks = task_spills(events, started)
+                result.update(subscribers=n, rows=f"out {rows_written(lakehouse, since_ms, 2**62):,}",
+                              **spill(tasks, started, time.time()))
+                results.append(result)
+                print(json.dumps(result), flush=True)
+                write_report(results, out, "Monthly job and training job", command)
+        log, samples, started = work / "monthly.log", [], time.time()
+        whole = run_stage("monthly", ["run", "--month", month, "--train"], env_dir=work, log=log,
+                          samples=samples)
+        tasks, windows, con = task_spills(events, started), stage_windows(log), duckdb_connect()
+        for kind in ("ingest", "features", "train", "score", "recommend", "evaluate"):
+            start, end = windows[kind]
+            driver, tree = _peak(samples, start, end)
+            result = {"stage": "train (all models)" if kind == "train" else kind, "subscribers": n,
+                      "seconds": round(end - start, 1), "peak_driver_mb": driver, "peak_tree_mb": tree,
+                      "rows_in": rows_read(con, lakehouse, kind, month),
+                      "rows_out": rows_written(lakehouse, int(start * 1000), int(end * 1000) + 999),
+                      **spill(tasks, start, end)}
+            result["rows"] = f"in {result['rows_in']:,} / out {result['rows_out']:,}"
             results.append(result)
             print(json.dumps(result), flush=True)
-            write_report(results, out, "Monthly job and training job", command)
+        training = windows["train"][1] - windows["train"][0]
+        untrained = [x for x in samples if not windows["train"][0] <= x[0] <= windows["train"][1]]
+        monthly_peak = _peak(untrained, 0, float("inf"))
+        staged = sum(end - start for start, end in windows.values())
+        results.append({"stage": "start-up and shutdown (Python, JVM, Spark session)", "subscribers": n,
+                        "seconds": round(whole["seconds"] - staged, 1), "peak_driver_mb": "",
+                        "peak_tree_mb": "", "rows": ""})
+        write_report(results, out, "Monthly job and training job", command)
         reference = duckdb_reference(lakehouse, month)
         features = next(r for r in results if r["subscribers"] == n and r["stage"] == "features")
         for part in ("usage", "circle"):
             results.append({"stage": f"DuckDB reference: {part} aggregation", "subscribers": n,
                             "seconds": reference[part], "peak_driver_mb": "", "peak_tree_mb": "",
                             "rows": f"out {reference[part + '_rows']:,}"})
-        monthly = sum(r["seconds"] for r in results if r["subscribers"] == n and
-                      r["stage"] in ("ingest", "features", "score", "recommend", "evaluate"))
+        monthly = whole["seconds"] - training
         ratio = features["seconds"] / max(reference["usage"] + reference["circle"], 0.1)
-        results.append({"stage": "monthly job (ingest .. evaluate, without training)", "subscribers": n,
-                        "seconds": round(monthly, 1), "peak_driver_mb": "", "peak_tree_mb": "",
+        results.append({"stage": "monthly job (one process: ingest .. evaluate, without training)",
+                        "subscribers": n, "seconds": round(monthly, 1),
+                        "peak_driver_mb": monthly_peak[0], "peak_tree_mb": monthly_peak[1],
                         "rows": f"features stage / DuckDB usage + circle: {ratio:.0f}x"})
         write_report(results, out, "Monthly job and training job", command)
         if not args.keep:

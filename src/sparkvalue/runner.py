@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+
 from sparkvalue import pipeline
 from sparkvalue.config import Settings
 from sparkvalue.models import tracking
 from sparkvalue.session import build_session
+
+log = logging.getLogger(__name__)
 
 
 def run_generate(settings: Settings) -> pipeline.GenerateSummary:
@@ -119,14 +125,22 @@ def run_demo(settings: Settings) -> None:
 
 def run_monthly(settings: Settings, months: list[str] | None, *, train: bool = False) -> None:
     """The monthly job: ingest, features (with the call-circle graph), score, marketing and the
-    closed loop for `months` (None: every month there is); `train` retrains the models first."""
-    run_ingest(settings, months)
-    run_features(settings, months)
-    if train:
-        run_train(settings)
-    run_score(settings, months)
-    run_recommend(settings, months)
-    run_evaluate(settings, months)
+    closed loop for `months` (None: every month there is); `train` retrains the models first.
+    Each stage logs `monthly stage <name> started` and `... finished in <s>s` (the benchmark
+    harness splits one run into its stages by these lines)."""
+    stages: list[tuple[str, Callable[[], object]]] = [
+        ("ingest", lambda: run_ingest(settings, months)),
+        ("features", lambda: run_features(settings, months)),
+        *([("train", lambda: run_train(settings))] if train else []),
+        ("score", lambda: run_score(settings, months)),
+        ("recommend", lambda: run_recommend(settings, months)),
+        ("evaluate", lambda: run_evaluate(settings, months)),
+    ]
+    for name, stage in stages:
+        log.info("monthly stage %s started", name)
+        started = time.perf_counter()
+        stage()
+        log.info("monthly stage %s finished in %.1fs", name, time.perf_counter() - started)
 
 
 def run_serve_sql(settings: Settings) -> None:
