@@ -107,6 +107,7 @@ def spill(tasks: list[tuple[float, int, int]], start: float, end: float) -> dict
             "spill_disk_mb": round(sum(t[2] for t in inside) / 2**20)}
 
 
+OUTSIDE = "outside the stages (Python start-up, shutdown; the Spark session starts in ingest)"
 STAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ sparkvalue\.runner: "
                         r"monthly stage (\w+) (started|finished)")
 
@@ -198,7 +199,7 @@ def main() -> None:
         untrained = [x for x in samples if not windows["train"][0] <= x[0] <= windows["train"][1]]
         monthly_peak = _peak(untrained, 0, float("inf"))
         staged = sum(end - start for start, end in windows.values())
-        results.append({"stage": "start-up and shutdown (Python, JVM, Spark session)", "subscribers": n,
+        results.append({"stage": OUTSIDE, "subscribers": n,
                         "seconds": round(whole["seconds"] - staged, 1), "peak_driver_mb": "",
                         "peak_tree_mb": "", "rows": ""})
         write_report(results, out, "Monthly job and training job", command)
