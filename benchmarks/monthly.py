@@ -124,8 +124,12 @@ def stage_windows(log: Path) -> dict[str, tuple[float, float]]:
     return {name: (m["started"], m["finished"]) for name, m in marks.items()}
 
 
-def _peak(samples: list[tuple[float, float, float]], start: float, end: float) -> tuple[int, int]:
-    inside = [s for s in samples if start <= s[0] <= end] or [(0.0, 0.0, 0.0)]
+def _peak(samples: list[tuple[float, float, float]], start: float, end: float) -> tuple:
+    """Peak driver and tree RSS (MB) sampled between `start` and `end`; blank if no sample
+    fell in (a stage shorter than the sampling interval)."""
+    inside = [s for s in samples if start <= s[0] <= end]
+    if not inside:
+        return "", ""
     return round(max(s[1] for s in inside)), round(max(s[2] for s in inside))
 
 
@@ -136,6 +140,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=13)
     parser.add_argument("--edges-per-subscriber", type=float, default=20)
     parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--shuffle-partitions", type=int,
+                        help="spark.sql.shuffle.partitions (default: one per 5,000 subscribers, at least "
+                             "8; adaptive execution merges the small ones, so this bounds the largest)")
     parser.add_argument("--out", default="monthly", help="folder under benchmarks/results")
     parser.add_argument("--keep", action="store_true", help="keep the data of each size")
     parser.add_argument("--reuse", action="store_true",
@@ -156,7 +163,8 @@ def main() -> None:
         events = work / "events"
         events.mkdir(parents=True, exist_ok=True)
         prepare_env(work, {
-            "spark": {"driver_memory": args.driver_memory, "shuffle_partitions": max(4, files),
+            "spark": {"driver_memory": args.driver_memory,
+                      "shuffle_partitions": args.shuffle_partitions or max(8, n // 5_000),
                       "conf": {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(events),
                                "spark.eventLog.compress": "false",  # Spark 4 compresses by default
                                "spark.ui.showConsoleProgress": "false"}},
@@ -190,7 +198,7 @@ def main() -> None:
             result = {"stage": "train (all models)" if kind == "train" else kind, "subscribers": n,
                       "seconds": round(end - start, 1), "peak_driver_mb": driver, "peak_tree_mb": tree,
                       "rows_in": rows_read(con, lakehouse, kind, month),
-                      "rows_out": rows_written(lakehouse, int(start * 1000), int(end * 1000) + 999),
+                      "rows_out": rows_written(lakehouse, round(start * 1000), round(end * 1000)),
                       **spill(tasks, start, end)}
             result["rows"] = f"in {result['rows_in']:,} / out {result['rows_out']:,}"
             results.append(result)
