@@ -125,6 +125,32 @@ def test_silver_tables_follow_their_documented_columns(spark, silver):
     assert graph.where("is_hub AND pagerank IS NOT NULL").count() == 0
 
 
+def test_group_sizes_and_community_deviation_are_per_group(spark, silver):
+    """Family and VPN sizes count the group's subscribers of the month (0 without a group), and
+    revenue_vs_community compares with the community's average; the many subscribers without
+    a group or community are spread over tasks, not gathered under one null key."""
+    settings, months = silver
+    lakehouse = settings.path("lakehouse")
+    subs = lh.read_table(spark, lakehouse, "silver.subscriber_features").where(F.col("month").isin(months))
+    for group, size in (("family_id", "family_size"), ("vpn_group_id", "vpn_size")):
+        counts = subs.where(F.col(group).isNotNull()).groupBy("month", group).agg(F.count("*").alias("n"))
+        expected = (subs.join(counts, ["month", group], "left")
+                    .select("subscriber_id", "month", F.coalesce("n", F.lit(0)).cast("int").alias(size)))
+        assert subs.where(F.col(group).isNull()).count() > 0
+        assert_df_equality(subs.select("subscriber_id", "month", F.col(size).cast("int")), expected,
+                           ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    graph = lh.read_table(spark, lakehouse, "silver.graph_features").where(F.col("month").isin(months))
+    revenue = graph.join(subs.select("subscriber_id", "month", "revenue"), ["subscriber_id", "month"], "left")
+    means = revenue.where(F.col("community").isNotNull()).groupBy("month", "community") \
+        .agg(F.avg("revenue").alias("mean"))
+    expected = (revenue.join(means, ["month", "community"], "left")
+                .select("subscriber_id", "month",
+                        (F.col("revenue") / F.col("mean") - 1.0).alias("revenue_vs_community")))
+    plain = [F.col(c).alias(c, metadata={}) for c in expected.columns]  # without the column comments
+    assert_approx_df_equality(graph.select(*plain), expected.select(*plain), 1e-9, ignore_row_order=True,
+                              ignore_nullable=True)
+
+
 def test_planted_signals_show_in_silver(spark, silver):
     """Churners' circles hold more churned contacts; competitor calls warn before churn."""
     settings, months = silver

@@ -29,6 +29,7 @@ from sparkvalue.ingest.validate import (
     flag_unknown_references,
     good_rows,
     quarantine_rows,
+    raw_text_of_bad_rows,
     validate_rows,
 )
 from sparkvalue.lakehouse import tables as lh
@@ -179,7 +180,7 @@ def _ingest_table(spark: SparkSession, settings: Settings, extracts: list[landin
     targets = {ref.table: _bronze_months(spark, lakehouse, ref.table, months)
                for ref in spec.references}
     checked = flag_unknown_references(checked, spec, targets)
-    checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    checked = raw_text_of_bad_rows(checked, spec).persist(StorageLevel.MEMORY_AND_DISK)
     # One pass over the persisted rows counts the good ones and the bad ones per rule.
     counts = checked.groupBy(
         F.col(EXTRACT_MONTH).alias("month"),
@@ -276,7 +277,10 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
                            hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
                            reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
                            tol=g.pagerank_tol)
-    community = Window.partitionBy("month", "community")
+    # Subscribers outside every community (null) each form their own window group, rather
+    # than all meeting in one task.
+    community = Window.partitionBy("month", "community",
+                                   F.when(F.col("community").isNull(), F.col("subscriber_id")))
     graph = (graph.join(subscriber.select("month", "subscriber_id", "revenue"),
                         on=["month", "subscriber_id"], how="left")
              .withColumn("revenue_vs_community",
@@ -637,6 +641,8 @@ def _ld_targets(settings: Settings, frame: DataFrame, segments: DataFrame, score
 
 def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness: DataFrame,
            subscriber: DataFrame, scored_at) -> tuple[DataFrame, DataFrame]:
+    from sparkvalue.features.columns import names
+    from sparkvalue.models import columns as gold
     from sparkvalue.models import value as v
 
     cfg = settings.value
@@ -662,7 +668,9 @@ def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness
     ).withColumn("clv", v.clv(F.col("monthly_margin"), p_stay, stickiness_horizon=horizon,
                               months=cfg.clv_horizon_months,
                               annual_discount_rate=cfg.clv_annual_discount_rate))
-    ranked = v.with_tiers(scored, settings)
+    # Ranked (sorted and persisted) with the gold columns only, not the ~250 of the model frame.
+    kept = [c for c in names(gold.VALUE) if c not in ("value_rank", "value_tier")]
+    ranked = v.with_tiers(scored.select(*kept), settings)
     return ranked, v.tier_validation(ranked, snapshot)
 
 

@@ -11,7 +11,7 @@ directory of other operators exists in the extracts).
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sparkvalue.config import Warnings
@@ -110,14 +110,16 @@ def warning_flags(features: DataFrame, trials: DataFrame, *, rules_config: Warni
     per rule (lower-case code), `warning_codes`, `warning_reasons`, `warning_count`.
     A rule whose inputs are missing (e.g. no history yet) does not fire.
     """
-    population = Window.partitionBy("month")
+    # The month's average as a one-row-per-month aggregate joined back: a window over the
+    # whole month would put every subscriber of the month in one task.
+    population = features.groupBy("month").agg(F.avg("mou_3m_avg").alias("_mou_3m_population_avg"))
     # `trials` is distinct per (subscriber, expiry month): the join adds no rows.
     trial = trials.select("subscriber_id", F.col("expiry_month").alias("_next"),
                           F.lit(True).alias("_trial_expiring"))
     next_month = F.date_format(F.add_months(month_start(F.col("month")), 1), "yyyy-MM")
     base = (
-        features.select("*", F.avg("mou_3m_avg").over(population).alias("_mou_3m_population_avg"),
-                        next_month.alias("_next"))
+        features.select("*", next_month.alias("_next"))
+        .join(F.broadcast(population), on="month", how="left")
         .join(trial, on=["subscriber_id", "_next"], how="left")
         .withColumn("_trial_expiring", F.coalesce("_trial_expiring", F.lit(False)))
     )

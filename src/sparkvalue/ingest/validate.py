@@ -183,6 +183,16 @@ def flag_unknown_references(checked: DataFrame, spec: RawTable,
     return out
 
 
+def raw_text_of_bad_rows(checked: DataFrame, spec: RawTable) -> DataFrame:
+    """`checked` with the `_raw_` text only on rows that have reasons: the quarantine's record
+    needs it, bronze does not. Cached or shuffled, the good rows then carry nulls instead of a
+    second, text copy of every column."""
+    bad = F.size(F.col(ERRORS)) > 0
+    raw = {RAW + c for c in spec.columns}
+    return checked.select(*[F.when(bad, F.col(c)).alias(c) if c in raw else F.col(c)
+                            for c in checked.columns])
+
+
 def good_rows(checked: DataFrame, spec: RawTable) -> DataFrame:
     """Rows without reasons, in the bronze layout: contract columns, month, source file."""
     return (
