@@ -141,8 +141,8 @@ def main() -> None:
     parser.add_argument("--edges-per-subscriber", type=float, default=20)
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--shuffle-partitions", type=int,
-                        help="spark.sql.shuffle.partitions (default: one per 5,000 subscribers, at least "
-                             "8; adaptive execution merges the small ones, so this bounds the largest)")
+                        help="spark.sql.shuffle.partitions (default: one per 50,000 subscribers, at least "
+                             "4; 20 at 100k made the monthly stages and training slower)")
     parser.add_argument("--out", default="monthly", help="folder under benchmarks/results")
     parser.add_argument("--keep", action="store_true", help="keep the data of each size")
     parser.add_argument("--reuse", action="store_true",
@@ -164,7 +164,7 @@ def main() -> None:
         events.mkdir(parents=True, exist_ok=True)
         prepare_env(work, {
             "spark": {"driver_memory": args.driver_memory,
-                      "shuffle_partitions": args.shuffle_partitions or max(8, n // 5_000),
+                      "shuffle_partitions": args.shuffle_partitions or max(4, files),
                       "conf": {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(events),
                                "spark.eventLog.compress": "false",  # Spark 4 compresses by default
                                "spark.ui.showConsoleProgress": "false"}},
