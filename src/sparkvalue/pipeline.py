@@ -253,7 +253,7 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     """
     from sparkvalue.features.columns import GRAPH_FEATURES, names
     from sparkvalue.features.graph import graph_features
-    from sparkvalue.features.usage import subscriber_month_features
+    from sparkvalue.features.usage import alone_if_null, subscriber_month_features
     from sparkvalue.features.warnings import trial_expiries, warning_flags
 
     months = sorted(set(months))
@@ -277,10 +277,7 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
                            hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
                            reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
                            tol=g.pagerank_tol)
-    # Subscribers outside every community (null) each form their own window group, rather
-    # than all meeting in one task.
-    community = Window.partitionBy("month", "community",
-                                   F.when(F.col("community").isNull(), F.col("subscriber_id")))
+    community = Window.partitionBy("month", "community", alone_if_null("community"))
     graph = (graph.join(subscriber.select("month", "subscriber_id", "revenue"),
                         on=["month", "subscriber_id"], how="left")
              .withColumn("revenue_vs_community",

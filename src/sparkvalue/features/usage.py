@@ -178,9 +178,10 @@ def event_features(events: DataFrame) -> DataFrame:
     )
 
 
-def _alone_if_null(group: str) -> Column:
-    """A window key beside `group`: most subscribers have no family or VPN, and partitioned by
-    the bare id they would all meet in one task (one null key); each is then its own group."""
+def alone_if_null(group: str) -> Column:
+    """A window key beside `group`: most subscribers have no family, VPN or community, and
+    partitioned by the bare group they would all meet in one task (one null key); each is
+    then its own group."""
     return F.when(F.col(group).isNull(), F.col("subscriber_id"))
 
 
@@ -201,8 +202,8 @@ def subscriber_month_features(subscribers: DataFrame, usage: DataFrame, bundles:
     windows = usage_windows(monthly, months)
     subs = subscribers.where(F.col("month").isin(months)).select(
         "subscriber_id", "month", "activation_date", *SUBSCRIBER_ATTRIBUTES)
-    family = Window.partitionBy("month", "family_id", _alone_if_null("family_id"))
-    vpn = Window.partitionBy("month", "vpn_group_id", _alone_if_null("vpn_group_id"))
+    family = Window.partitionBy("month", "family_id", alone_if_null("family_id"))
+    vpn = Window.partitionBy("month", "vpn_group_id", alone_if_null("vpn_group_id"))
     subs = subs.select(
         "*",
         F.floor(F.months_between(month_end(F.col("month")), F.col("activation_date")))
