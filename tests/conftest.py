@@ -2,8 +2,9 @@
 and one small generated + ingested lakehouse reused by the end-to-end tests.
 
 `make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`), each with its own Spark
-session: the modules that share the demo lakehouse and its models chain are marked
-`xdist_group("lakehouse")` and run in file order on one worker; the others are shared out."""
+session: the tests that use the demo lakehouse (directly or through the models chain) are put
+in `xdist_group("lakehouse")` and at the front of the collection, so one worker takes them all,
+in file order, and the other takes every other test."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].
     sys.modules["__main__"].__file__ = os.devnull  # (multiprocessing spawn would run it: nothing)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns the group into a node id suffix
 def pytest_collection_modifyitems(config, items):
     """Start test_production's cluster jobs early, in their own processes beside the models chain,
     on cores the chain alone leaves idle: the test that submits the training job runs after the
     first test of another module that builds the chain's silver tables, the one that submits the
-    monthly job after the first that scores. Run alone, test_production keeps its order."""
+    monthly job after the first that scores. Run alone, test_production keeps its order.
+    Then group the tests of the demo lakehouse and put them first (see the module's text)."""
     launchers = (("test_the_cluster_has_two_workers_and_takes_the_training_job", "models_lake"),
                  ("test_the_cluster_takes_the_monthly_job", "scored"))
     for launcher, fixture in launchers:
@@ -42,6 +45,11 @@ def pytest_collection_modifyitems(config, items):
         at = next((i for i, item in enumerate(items)
                    if item.path != moving.path and fixture in getattr(item, "fixturenames", ())), None)
         items.insert(home if at is None else at + 1, moving)
+    lakehouse = [item for item in items if "demo_lake" in getattr(item, "fixturenames", ())]
+    for item in lakehouse:
+        item.add_marker(pytest.mark.xdist_group("lakehouse"))
+    grouped = set(lakehouse)
+    items[:] = lakehouse + [item for item in items if item not in grouped]
 
 
 @pytest.fixture(scope="session")
@@ -91,11 +99,28 @@ def settings_in(base: Settings, root: Path, **sections) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def demo_lake(spark, base_settings: Settings):
-    """The small generated data set, generated and ingested once for the session."""
-    summary = pipeline.generate(spark, base_settings)
-    results = pipeline.ingest(spark, base_settings, summary.months)
-    return base_settings, summary, results
+def demo_landing(spark, base_settings: Settings):
+    """The small generated data set in the landing folder, generated once per worker."""
+    return base_settings, pipeline.generate(spark, base_settings)
+
+
+@pytest.fixture(scope="session")
+def demo_lake(spark, demo_landing):
+    """The demo landing ingested once: the lakehouse the models chain builds on."""
+    settings, summary = demo_landing
+    return settings, summary, pipeline.ingest(spark, settings, summary.months)
+
+
+@pytest.fixture(scope="session")
+def two_month_lake(spark, demo_landing, tmp_path_factory):
+    """The last two months of the demo landing ingested into a lakehouse of their own, for the
+    tests that read or rewrite bronze without the models chain (they run beside it)."""
+    settings, summary = demo_landing
+    settings = settings.with_overrides(
+        {"paths": {"lakehouse": str(tmp_path_factory.mktemp("two-months") / "lakehouse")}})
+    months = list(summary.months)[-2:]
+    pipeline.ingest(spark, settings, months)
+    return settings, months
 
 
 # ------------------------------------------- the models chain, shared by test_models and test_production

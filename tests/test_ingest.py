@@ -17,8 +17,6 @@ from sparkvalue.lakehouse import tables as lh
 from sparkvalue.privacy import pseudonymise_value
 from tests.conftest import TEST_KEY, settings_in
 
-pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
-
 MONTH = "2026-10"
 
 
@@ -45,8 +43,8 @@ def test_clean_data_lands_whole(spark, demo_lake):
     assert runs.count() == len(RAW_TABLES) * len(summary.months)
 
 
-def test_bronze_holds_only_pseudonyms(spark, demo_lake):
-    settings, _, _ = demo_lake
+def test_bronze_holds_only_pseudonyms(spark, two_month_lake):
+    settings, _ = two_month_lake
     raw = (spark.read.option("header", True).csv(f"{settings.path('landing')}/subscribers/"
                                                   f"extract={MONTH}")
            .select("subscriber_id").limit(5).collect())
@@ -60,19 +58,20 @@ def test_bronze_holds_only_pseudonyms(spark, demo_lake):
     assert edges.where(F.col("caller_id").rlike("^1[0-9]{10}$")).count() == 0
 
 
-def test_rerunning_a_month_replaces_it(spark, demo_lake):
-    settings, _, _ = demo_lake
-    before = {t: _bronze(spark, settings, t).groupBy("month").count() for t in RAW_TABLES}
+def test_rerunning_a_month_replaces_it(spark, two_month_lake):
+    settings, months = two_month_lake
+    assert months[-1] == MONTH
+    before = {t: _bronze(spark, settings, t).groupBy("month").count().localCheckpoint() for t in RAW_TABLES}
     pipeline.ingest(spark, settings, [MONTH])
     for table, counts in before.items():
         assert_df_equality(_bronze(spark, settings, table).groupBy("month").count(), counts,
                            ignore_row_order=True)
 
 
-def test_bronze_is_readable_without_spark(spark, demo_lake):
+def test_bronze_is_readable_without_spark(spark, two_month_lake):
     from deltalake import DeltaTable
 
-    settings, _, _ = demo_lake
+    settings, _ = two_month_lake
     path = lh.table_path(settings.path("lakehouse"), lh.BRONZE["usage_monthly"])
     table = DeltaTable(path)
     protocol = table.protocol()
@@ -104,9 +103,9 @@ def _append_csv(folder: Path, name: str, rows: list[dict], header: list[str]) ->
         writer.writerows(rows)
 
 
-def test_each_rule_quarantines_its_rows_and_good_rows_still_land(spark, demo_lake, tmp_path):
-    settings = settings_in(demo_lake[0], tmp_path)
-    _copy_month(demo_lake[0], tmp_path)
+def test_each_rule_quarantines_its_rows_and_good_rows_still_land(spark, demo_landing, tmp_path):
+    settings = settings_in(demo_landing[0], tmp_path)
+    _copy_month(demo_landing[0], tmp_path)
     landing = tmp_path / "landing"
     usage_dir = landing / "usage_monthly" / f"extract={MONTH}"
     good = _first_row(usage_dir)
@@ -194,10 +193,9 @@ def test_each_rule_quarantines_its_rows_and_good_rows_still_land(spark, demo_lak
     assert_df_equality(got.where(F.col("rule") != "malformed_record"),
                        spark.createDataFrame(expected, got.schema), ignore_row_order=True,
                        ignore_nullable=True)
-    # Good rows still land: everything of the copied month minus nothing.
-    original = {r.table: r.loaded for r in demo_lake[2] if r.month == MONTH}
+    # Good rows still land: every row of the copied month (the clean demo month lands whole).
     for table, result in by_table.items():
-        assert result.loaded == original[table], table
+        assert result.loaded == _landing_rows(spark, demo_landing[0], table, MONTH), table
     assert by_table["usage_monthly"].quarantined == 9
     # The quarantined record keeps the original values (numbers pseudonymised).
     record = json.loads(quarantine.where(F.col("rule") == "bad_type")
@@ -206,9 +204,9 @@ def test_each_rule_quarantines_its_rows_and_good_rows_still_land(spark, demo_lak
     assert record["subscriber_id"] == pseudonymise_value(good["subscriber_id"], key=TEST_KEY)
 
 
-def test_missing_column_stops_before_anything_is_written(spark, demo_lake, tmp_path):
-    settings = settings_in(demo_lake[0], tmp_path)
-    _copy_month(demo_lake[0], tmp_path)
+def test_missing_column_stops_before_anything_is_written(spark, demo_landing, tmp_path):
+    settings = settings_in(demo_landing[0], tmp_path)
+    _copy_month(demo_landing[0], tmp_path)
     usage_dir = tmp_path / "landing" / "usage_monthly" / f"extract={MONTH}"
     good = _first_row(usage_dir)
     header = [c for c in RAW_TABLES["usage_monthly"].columns if c != "revenue"]
@@ -220,12 +218,12 @@ def test_missing_column_stops_before_anything_is_written(spark, demo_lake, tmp_p
     assert not (tmp_path / "lakehouse").exists()
 
 
-def test_unparseable_file_stops_with_its_name(spark, demo_lake, tmp_path):
-    settings = settings_in(demo_lake[0], tmp_path, ingest={"format": "parquet"})
+def test_unparseable_file_stops_with_its_name(spark, demo_landing, tmp_path):
+    settings = settings_in(demo_landing[0], tmp_path, ingest={"format": "parquet"})
     for table in RAW_TABLES:
         folder = tmp_path / "landing" / table / f"extract={MONTH}"
         folder.mkdir(parents=True)
-        (spark.read.option("header", True).csv(f"{demo_lake[0].path('landing')}/{table}/"
+        (spark.read.option("header", True).csv(f"{demo_landing[0].path('landing')}/{table}/"
                                                f"extract={MONTH}")
          .write.mode("overwrite").parquet(str(folder)))
     broken = tmp_path / "landing" / "bundles" / f"extract={MONTH}" / "part-broken.parquet"
@@ -235,7 +233,7 @@ def test_unparseable_file_stops_with_its_name(spark, demo_lake, tmp_path):
     assert not (tmp_path / "lakehouse").exists()
 
 
-def test_missing_extract_is_named(spark, demo_lake, tmp_path):
-    settings = settings_in(demo_lake[0], tmp_path)
+def test_missing_extract_is_named(spark, demo_landing, tmp_path):
+    settings = settings_in(demo_landing[0], tmp_path)
     with pytest.raises(LandingError, match="no extract for table 'groups' month 2026-10"):
         pipeline.ingest(spark, settings, [MONTH])

@@ -26,8 +26,6 @@ from sparkvalue.models.ranking import exact_rank, tiers_by_rank
 from sparkvalue.models.trees import tree_leaves
 from tests.helpers import rounded
 
-pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
-
 SHARES = [("high", 0.10), ("mid_high", 0.20), ("mid", 0.60), ("low", 0.10)]
 
 

@@ -30,8 +30,6 @@ from sparkvalue.lakehouse import tables as lh
 from sparkvalue.session import delta_jars
 from tests.helpers import rounded
 
-pytestmark = pytest.mark.xdist_group("lakehouse")  # one worker for the demo lakehouse: conftest.py
-
 SPARK_BIN = Path(pyspark.__file__).parent / "bin"
 REPO = Path(__file__).resolve().parents[1]
 
