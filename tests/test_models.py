@@ -12,6 +12,7 @@ from chispa import assert_df_equality
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import DecisionTreeClassifier
 from pyspark.ml.feature import StringIndexer, VectorAssembler
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import _parse_datatype_string
@@ -23,6 +24,18 @@ from sparkvalue.models import tracking
 from sparkvalue.models.ahp import AhpError
 from sparkvalue.models.indicators import Indicator
 from sparkvalue.models.ranking import exact_rank, tiers_by_rank
+from sparkvalue.models.training import (
+    LABEL,
+    SAMPLE_WEIGHT,
+    ModelSpec,
+    build_pipeline,
+    build_scorer,
+    class_weights,
+    leaf_table,
+    negative_share,
+    training_sample,
+    with_weights,
+)
 from sparkvalue.models.trees import tree_leaves
 from tests.helpers import rounded
 
@@ -94,6 +107,48 @@ def test_tree_leaves_read_as_rules_and_match_the_leaf_column(spark):
     assert by_leaf.count() == 80
     assert by_leaf.where((F.col("minutes") <= 55) | (F.col("plan") != "prepaid")).count() == 0
     assert [leaf.raising for leaf in leaves if leaf.index == risky] == [["local minutes", "plan type"]]
+
+
+def test_a_training_sample_keeps_every_positive_and_weighs_back_to_the_population(spark, base_settings):
+    """Past models.fit_sample rows a tree learns from every positive and a hashed share of the
+    negatives; the leaf shares and the logistic scorer's probability are still the population's."""
+    # 40,000 subscriber-months: a quarter flagged, 20% takers among them, 400 of 30,000 elsewhere
+    rows = spark.range(40_000).select(
+        F.concat(F.lit("s"), F.col("id").cast("string")).alias("subscriber_id"),
+        F.lit("2026-01").alias("month"),
+        (F.col("id") % 4 == 0).cast("double").alias("flagged"),
+        F.when(F.col("id") % 4 == 0, ((F.col("id") / 4).cast("long") % 5 == 0).cast("double"))
+        .otherwise((F.col("id") % 100 == 1).cast("double")).alias(LABEL))
+    counts = {1.0: 2_400, 0.0: 37_600}
+    assert {r[LABEL]: r["count"] for r in rows.groupBy(LABEL).count().collect()} == counts
+    assert negative_share(counts, 50_000) == 1.0
+    share = negative_share(counts, 8_000)
+    assert share == pytest.approx(5_600 / 37_600)
+
+    sample = training_sample(rows, share, seed=7).localCheckpoint()
+    # the same rows every run
+    assert_df_equality(sample, training_sample(rows, share, seed=7), ignore_row_order=True)
+    kept = {r[LABEL]: (r["n"], r["stands_for"]) for r in sample.groupBy(LABEL).agg(
+        F.count("*").alias("n"), F.sum(SAMPLE_WEIGHT).alias("stands_for")).collect()}
+    assert kept[1.0] == (2_400, 2_400.0)
+    assert kept[0.0][0] == pytest.approx(5_600, rel=0.08)
+    assert kept[0.0][1] == pytest.approx(37_600, rel=0.08)
+
+    spec = ModelSpec(kind="propensity-test", indicators=(Indicator("flagged", "flagged", kind="flag"),),
+                     horizon=1, positive="takers", scorer="logistic")
+    weights = class_weights(counts)
+    weighted = with_weights(sample, weights)
+    tree = build_pipeline(spec, base_settings, max_depth=1).fit(weighted)
+    by_size = sorted(leaf_table(tree, spec, weighted, weights), key=lambda leaf: leaf["rows"])
+    assert [(leaf["rows"], leaf["positives"], leaf["rate"]) for leaf in by_size] == [
+        (pytest.approx(10_000, rel=0.08), 2_000, pytest.approx(0.2, rel=0.08)),
+        (pytest.approx(30_000, rel=0.08), 400, pytest.approx(400 / 30_000, rel=0.08))]
+    # the scorer learns from the sample what it learns from every row (both regularised alike)
+    probabilities = [
+        {r["flagged"]: r["p"] for r in build_scorer(spec, base_settings).fit(train).transform(rows)
+         .groupBy("flagged").agg(F.avg(vector_to_array("lr_probability")[1]).alias("p")).collect()}
+        for train in (sample, training_sample(rows, 1.0, seed=7))]
+    assert probabilities[0] == {flag: pytest.approx(p, rel=0.05) for flag, p in probabilities[1].items()}
 
 
 # ------------------------------------------------------------------ training, gate, scoring

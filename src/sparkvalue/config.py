@@ -170,6 +170,7 @@ class Models(_Section):
     max_depth: int = Field(ge=1, le=30)
     min_instances_per_node: int = Field(ge=1)
     max_bins: int = Field(ge=2)
+    fit_sample: int = Field(ge=1000)
     seed: int
     champion_tolerance: float = Field(ge=0, le=1)
     name_prefix: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")

@@ -37,10 +37,13 @@ from sparkvalue.models.training import (
     apply_leaves,
     build_pipeline,
     build_scorer,
+    class_counts,
     class_weights,
     labelled_rows,
     leaf_table,
+    negative_share,
     split_months,
+    training_sample,
     with_score,
     with_weights,
 )
@@ -75,12 +78,23 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
     split = split_months(months, spec.horizon, settings.models.holdout_months)
     rows = labelled_rows(frame, subscriber, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
     holdout = labelled_rows(frame, subscriber, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
+    sample = rows
     try:
-        weights = class_weights(rows, spec)
-        weighted = with_weights(rows, weights)
+        counts = class_counts(rows, spec)
+        share = negative_share(counts, settings.models.fit_sample)
+        sample = training_sample(rows, share, settings.models.seed)
+        if share < 1.0:  # keep the sample only
+            sample = sample.persist(StorageLevel.MEMORY_AND_DISK)
+            kept = sample.count()
+            rows.unpersist()
+            log.info("%s: %d training rows, %d %s; learns from all of these and %.2f%% of the others "
+                     "(%d rows)", spec.kind, sum(counts.values()), counts[1.0], spec.positive, 100 * share,
+                     kept)
+        weights = class_weights(counts)
+        weighted = with_weights(sample, weights)
         model = build_pipeline(spec, settings, max_depth=max_depth).fit(weighted)
         leaves = leaf_table(model, spec, weighted, weights)
-        scorer = build_scorer(spec, settings).fit(rows) if spec.scorer == "logistic" else None
+        scorer = build_scorer(spec, settings).fit(sample) if spec.scorer == "logistic" else None
         fitted = Fitted(model, leaves, scorer)
         metrics, extra = evaluate(spark, settings, spec, fitted, holdout)
         current = tracking.champion(client, name)
@@ -89,8 +103,8 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
             _, champion = load_champion(client, name)
             champion_auc = evaluate(spark, settings, spec, champion, holdout)[0].auc
     finally:
-        rows.unpersist()
-        holdout.unpersist()
+        for cached in (rows, sample, holdout):
+            cached.unpersist()
 
     mlflow.set_experiment(experiment_id=tracking.experiment(settings, spec.kind))
     with mlflow.start_run(run_name=f"{spec.kind}-{split.holdout[-1]}") as run:
@@ -101,6 +115,7 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
             "max_depth": stage.getMaxDepth(), "min_instances_per_node": stage.getMinInstancesPerNode(),
             "max_bins": stage.getMaxBins(), "seed": stage.getSeed(), "impurity": stage.getImpurity(),
             "class_weight_positive": round(weights[1.0], 6), "class_weight_negative": round(weights[0.0], 6),
+            "training_rows": sum(counts.values()), "negative_sample_share": round(share, 6),
             "indicators": len(spec.indicators), "leaves": len(leaves), "scorer": spec.scorer,
         })
         mlflow.log_metrics({**metrics.as_mlflow_metrics("heldout_"), **extra,

@@ -11,6 +11,13 @@ A leaf's probabilities then come from the unweighted training rows in it: the
 plain share of leavers is calibrated (stickiness = P(stay) x 100, anomaly =
 P(leave within its horizon) x 100). The balanced share (what the weighted tree
 sees) is kept in the rules table for reference.
+
+Training sample: past `models.fit_sample` rows a tree learns from every positive (the rare
+class) and a share of the negatives, chosen by a hash of subscriber and month (the same rows
+every run). Each kept negative stands for 1 / share of them (SAMPLE_WEIGHT): the class weights
+come from the whole population, a leaf's counts and shares are the population's estimates, and
+the logistic scorer is fitted with the same weights, so its probability stays calibrated.
+Training time then stops growing with the subscriber base.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ log = logging.getLogger("sparkvalue")
 
 LABEL = "label"
 WEIGHT = "weight"
+SAMPLE_WEIGHT = "sample_weight"  # how many training rows a row of the sample stands for
 LEAVER_SHARE = "rate"  # the leaf's share of positives among its training rows
 SCORE = "score"  # what a model ranks by: the leaf share, or the logistic regression's probability
 
@@ -129,20 +137,48 @@ def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
                           f"silver columns ({exc.getCondition()}): {detail}") from None
 
 
-def class_weights(rows: DataFrame, spec: ModelSpec) -> dict[float, float]:
-    """Weight per class so that both classes weigh the same in total (one small aggregate)."""
+def class_counts(rows: DataFrame, spec: ModelSpec) -> dict[float, int]:
+    """Rows per class (one small aggregate); both classes must be there."""
     counts = {r[LABEL]: r["count"] for r in rows.groupBy(LABEL).count().collect()}
     if len(counts) < 2:
         found = ", ".join(f"{int(k)}: {v:,} rows" for k, v in counts.items()) or "no rows"
         raise TrainingDataError(
             f"{spec.kind}: the training months hold one outcome only ({found}); a tree needs "
             f"{spec.positive} and others. Widen the population or add months of history.")
+    return counts
+
+
+def class_weights(counts: dict[float, int]) -> dict[float, float]:
+    """Weight per class so that both classes weigh the same in total."""
     total = sum(counts.values())
     return {label: total / (2.0 * n) for label, n in counts.items()}
 
 
+def negative_share(counts: dict[float, int], fit_sample: int) -> float:
+    """The share of negatives a training sample of about `fit_sample` rows keeps: all the
+    positives, and never fewer negatives than positives."""
+    positives, negatives = counts[1.0], counts[0.0]
+    if positives + negatives <= fit_sample:
+        return 1.0
+    return min(1.0, max(fit_sample - positives, positives) / negatives)
+
+
+def training_sample(rows: DataFrame, share: float, seed: int) -> DataFrame:
+    """Every positive and `share` of the negatives (by a hash of subscriber and month), with
+    SAMPLE_WEIGHT: 1 for a positive, 1 / share for a negative."""
+    if share >= 1.0:
+        return rows.withColumn(SAMPLE_WEIGHT, F.lit(1.0))
+    buckets = 1 << 30
+    draw = F.pmod(F.xxhash64("subscriber_id", "month", F.lit(seed)), F.lit(buckets)) / float(buckets)
+    positive = F.col(LABEL) == 1.0
+    return (rows.where(positive | (draw < share))
+            .withColumn(SAMPLE_WEIGHT, F.when(positive, 1.0).otherwise(1.0 / share)))
+
+
 def with_weights(rows: DataFrame, weights: dict[float, float]) -> DataFrame:
-    return rows.withColumn(WEIGHT, F.when(F.col(LABEL) == 1.0, weights[1.0]).otherwise(weights[0.0]))
+    """The tree's weight: the class weight times what the row stands for in the sample."""
+    return rows.withColumn(WEIGHT, F.when(F.col(LABEL) == 1.0, weights[1.0]).otherwise(weights[0.0])
+                           * F.col(SAMPLE_WEIGHT))
 
 
 def build_pipeline(spec: ModelSpec, settings: Settings, *, max_depth: int | None = None) -> Pipeline:
@@ -163,10 +199,11 @@ def build_pipeline(spec: ModelSpec, settings: Settings, *, max_depth: int | None
 def leaf_table(model: PipelineModel, spec: ModelSpec, rows: DataFrame,
                weights: dict[float, float]) -> list[dict]:
     """Every leaf: path, indicators that raised the risk on the way, and the training rows
-    in it (subscriber-months, leavers, plain and balanced share of leavers)."""
-    counts = {int(r["leaf"]): (r["rows"], r["positives"]) for r in (
+    in it (subscriber-months, leavers, plain and balanced share of leavers), counted with
+    SAMPLE_WEIGHT: the whole training population's, not only the sample's."""
+    counts = {int(r["leaf"]): (round(r["rows"]), r["positives"]) for r in (
         model.transform(rows).groupBy("leaf")
-        .agg(F.count("*").alias("rows"), F.sum(LABEL).alias("positives")).collect())}
+        .agg(F.sum(SAMPLE_WEIGHT).alias("rows"), F.sum(LABEL).alias("positives")).collect())}
     table = []
     for leaf in tree_leaves(model, spec.indicators):
         n, pos = counts.get(leaf.index, (0, 0.0))
@@ -197,7 +234,8 @@ def apply_leaves(spark: SparkSession, model: PipelineModel, leaves: list[dict],
 
 def build_scorer(spec: ModelSpec, settings: Settings) -> Pipeline:
     """Logistic regression on log(1 + x) of the numeric indicators (usage is heavy-tailed) and
-    the categories one-hot, standardised; unweighted, so its probability is calibrated."""
+    the categories one-hot, standardised; weighted by SAMPLE_WEIGHT only (not by class), so its
+    probability is calibrated."""
     numeric = [i.name for i in spec.indicators if not i.categorical]
     categorical = [i for i in spec.indicators if i.categorical]
     logs = ", ".join(f"log1p(greatest(`{c}`, 0D)) AS `{c}__log`" for c in numeric)
@@ -209,7 +247,7 @@ def build_scorer(spec: ModelSpec, settings: Settings) -> Pipeline:
     stages.append(VectorAssembler(inputCols=[f"{c}__log" for c in numeric]
                                   + [f"{i.name}__onehot" for i in categorical], outputCol="lr_raw"))
     stages.append(StandardScaler(inputCol="lr_raw", outputCol="lr_features", withMean=True, withStd=True))
-    stages.append(LogisticRegression(featuresCol="lr_features", labelCol=LABEL,
+    stages.append(LogisticRegression(featuresCol="lr_features", labelCol=LABEL, weightCol=SAMPLE_WEIGHT,
                                      regParam=settings.propensity.reg_param, probabilityCol="lr_probability",
                                      rawPredictionCol="lr_raw_prediction", predictionCol="lr_prediction"))
     return Pipeline(stages=stages)
