@@ -77,7 +77,8 @@ MODEL_RULES = [
     ("rule", "string", "path -> score shown by the model, training subscriber-months in the leaf"),
     ("rule_path", "string", "the conditions only"),
     ("depth", "int", "conditions on the path before merging"),
-    ("subscribers", "long", "training subscriber-months in the leaf"),
+    ("subscribers", "long", "training subscriber-months in the leaf (past models.fit_sample: "
+                            "the sample's, weighted back up)"),
     ("leavers", "long", "of those, cancelled within the horizon"),
     ("leaver_share", "double", "leavers / subscribers"),
     ("balanced_leaver_share", "double", "leaver share with both classes weighted equally"),
