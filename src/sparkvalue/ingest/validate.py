@@ -126,6 +126,12 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
     )
 
 
+def _with_reason(reason: Column) -> Column:
+    """`_errors` plus `reason` when it is not null (no array_compact: its lambda is evaluated
+    row by row outside generated code, over every row of the biggest extracts)."""
+    return F.when(reason.isNull(), F.col(ERRORS)).otherwise(F.array_append(F.col(ERRORS), reason))
+
+
 def flag_duplicates(checked: DataFrame, spec: RawTable) -> DataFrame:
     """Among otherwise good rows, the same key twice: identical copies keep one; different
     contents under one key are all quarantined (which one is right cannot be known)."""
@@ -152,7 +158,7 @@ def flag_duplicates(checked: DataFrame, spec: RawTable) -> DataFrame:
     )
     return with_counts.select(
         *[c for c in checked.columns if c != ERRORS],
-        F.array_compact(F.array_append(F.col(ERRORS), reason)).alias(ERRORS),
+        _with_reason(reason).alias(ERRORS),
     )
 
 
@@ -178,7 +184,7 @@ def flag_unknown_references(checked: DataFrame, spec: RawTable,
                                  F.lit(f" is not in {ref.table} of this month")))
         out = out.select(
             *[c for c in checked.columns if c != ERRORS],
-            F.array_compact(F.array_append(F.col(ERRORS), reason)).alias(ERRORS),
+            _with_reason(reason).alias(ERRORS),
         )
     return out
 
