@@ -21,7 +21,11 @@ def exact_rank(df: DataFrame, *, partition: str, order: list[Column], rank: str 
     The result is persisted; call `unpersist()` on it when done.
     """
     spark: SparkSession = df.sparkSession
-    staged = (df.orderBy(F.col(partition), *order)
+    # The range partitioning of the sort first samples its input in a job of its own, then
+    # shuffles it: persisted, `df` is computed once for both instead of twice.
+    owned = not df.is_cached
+    source = df.persist(StorageLevel.MEMORY_AND_DISK) if owned else df
+    staged = (source.orderBy(F.col(partition), *order)
               .withColumn("_task", F.spark_partition_id())
               .withColumn("_pos", F.monotonically_increasing_id())
               .persist(StorageLevel.MEMORY_AND_DISK))
@@ -43,6 +47,8 @@ def exact_rank(df: DataFrame, *, partition: str, order: list[Column], rank: str 
               .persist(StorageLevel.MEMORY_AND_DISK))
     ranked.count()
     staged.unpersist()
+    if owned:
+        source.unpersist()
     return ranked
 
 
