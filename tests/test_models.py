@@ -5,6 +5,7 @@ rule helpers on hand-made data."""
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import mlflow
 import pytest
@@ -22,7 +23,7 @@ from sparkvalue.lakehouse import tables as lh
 from sparkvalue.models import columns as gold
 from sparkvalue.models import tracking
 from sparkvalue.models.ahp import AhpError
-from sparkvalue.models.indicators import Indicator
+from sparkvalue.models.indicators import Indicator, service_taken
 from sparkvalue.models.ranking import exact_rank, tiers_by_rank
 from sparkvalue.models.training import (
     LABEL,
@@ -31,9 +32,13 @@ from sparkvalue.models.training import (
     build_pipeline,
     build_scorer,
     class_weights,
+    frame_columns,
+    labelled_keys,
+    labelled_rows,
     leaf_table,
     negative_share,
     training_sample,
+    with_indicators,
     with_weights,
 )
 from sparkvalue.models.trees import tree_leaves
@@ -149,6 +154,35 @@ def test_a_training_sample_keeps_every_positive_and_weighs_back_to_the_populatio
          .groupBy("flagged").agg(F.avg(vector_to_array("lr_probability")[1]).alias("p")).collect()}
         for train in (sample, training_sample(rows, 1.0, seed=7))]
     assert probabilities[0] == {flag: pytest.approx(p, rel=0.05) for flag, p in probabilities[1].items()}
+
+
+def test_training_holds_the_columns_it_reads_and_joins_indicators_to_the_sample_only(spark, base_settings):
+    """The shared model frame keeps each model's indicators and population columns; the
+    labels and the draw work on keys, and the indicators joined to them afterwards give the
+    rows labelled_rows gives."""
+    kinds = ("propensity-news", "segments")
+    kept = frame_columns(base_settings, kinds, ["subscriber_id", "month", "vas_news_rev", "local_min",
+                                                "tenure_months", "home_city", "plan_code"])
+    assert kept == ["subscriber_id", "month", "vas_news_rev", "local_min", "tenure_months"]
+
+    # 2,000 subscribers over 3 months; odd ones hold the service already (outside the population),
+    # every seventh takes it in the month after
+    subscriber = spark.range(2_000).crossJoin(
+        spark.createDataFrame([("2026-01",), ("2026-02",), ("2026-03",)], "month string")).select(
+        F.concat(F.lit("s"), F.col("id").cast("string")).alias("subscriber_id"), "month",
+        F.lit("active").alias("status"), F.col("id").cast("double").alias("tenure_months"),
+        F.when((F.col("id") % 2 == 1) | ((F.col("id") % 7 == 0) & (F.col("month") > "2026-01")), 5.0)
+        .otherwise(0.0).alias("vas_news_rev"))
+    spec = ModelSpec(kind="propensity-news", indicators=(Indicator("tenure_months", "tenure"),), horizon=1,
+                     outcome=partial(service_taken, "vas_news_rev"),
+                     population="coalesce(vas_news_rev, 0) = 0", positive="takers")
+    months = ["2026-01"]
+    keys = labelled_keys(subscriber, subscriber, spec, months)
+    assert keys.columns == ["subscriber_id", "month", LABEL]
+    assert {r[LABEL]: r["count"] for r in keys.groupBy(LABEL).count().collect()} == {1.0: 143, 0.0: 857}
+    assert_df_equality(with_indicators(subscriber, spec, keys, months),
+                       labelled_rows(subscriber, subscriber, spec, months),
+                       ignore_row_order=True, ignore_column_order=True)
 
 
 # ------------------------------------------------------------------ training, gate, scoring

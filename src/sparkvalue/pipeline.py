@@ -352,7 +352,7 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     """
     from sparkvalue.models import lifecycle
     from sparkvalue.models.indicators import model_frame
-    from sparkvalue.models.training import model_spec, tree_kinds
+    from sparkvalue.models.training import frame_columns, model_spec, tree_kinds
 
     kinds = kinds or (*tree_kinds(settings), "segments")
 
@@ -367,8 +367,8 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     # computed once for every model (each then takes its months and population); the
     # segments alone need only the latest month
     trees = any(kind != "segments" for kind in kinds)
-    frame = model_frame(subscriber, graph, months if trees else months[-1:]) \
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    frame = model_frame(subscriber, graph, months if trees else months[-1:])
+    frame = frame.select(*frame_columns(settings, kinds, frame.columns)).persist(StorageLevel.MEMORY_AND_DISK)
     for kind in kinds:
         started = time.perf_counter()
         if kind == "segments":

@@ -39,11 +39,13 @@ from sparkvalue.models.training import (
     build_scorer,
     class_counts,
     class_weights,
+    labelled_keys,
     labelled_rows,
     leaf_table,
     negative_share,
     split_months,
     training_sample,
+    with_indicators,
     with_score,
     with_weights,
 )
@@ -76,17 +78,19 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
     client = tracking.configure(settings)
     name = tracking.model_name(settings, spec.kind)
     split = split_months(months, spec.horizon, settings.models.holdout_months)
-    rows = labelled_rows(frame, subscriber, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
+    # Labels, class counts and the sample's draw need the key only: the indicators are joined to
+    # the sample's keys, and the wide rows are held for the sample, never the whole population.
+    keys = labelled_keys(frame, subscriber, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
     holdout = labelled_rows(frame, subscriber, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
-    sample = rows
+    sample = keys
     try:
-        counts = class_counts(rows, spec)
+        counts = class_counts(keys, spec)
         share = negative_share(counts, settings.models.fit_sample)
-        sample = training_sample(rows, share, settings.models.seed)
-        if share < 1.0:  # keep the sample only
-            sample = sample.persist(StorageLevel.MEMORY_AND_DISK)
-            kept = sample.count()
-            rows.unpersist()
+        sample = with_indicators(frame, spec, training_sample(keys, share, settings.models.seed),
+                                 split.train).persist(StorageLevel.MEMORY_AND_DISK)
+        kept = sample.count()
+        keys.unpersist()
+        if share < 1.0:
             log.info("%s: %d training rows, %d %s; learns from all of these and %.2f%% of the others "
                      "(%d rows)", spec.kind, sum(counts.values()), counts[1.0], spec.positive, 100 * share,
                      kept)
@@ -103,7 +107,7 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
             _, champion = load_champion(client, name)
             champion_auc = evaluate(spark, settings, spec, champion, holdout)[0].auc
     finally:
-        for cached in (rows, sample, holdout):
+        for cached in (keys, sample, holdout):
             cached.unpersist()
 
     mlflow.set_experiment(experiment_id=tracking.experiment(settings, spec.kind))

@@ -23,6 +23,7 @@ Training time then stops growing with the subscriber base.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -90,6 +91,22 @@ def tree_kinds(settings: Settings) -> tuple[str, ...]:
     return ("stickiness", "anomaly", *(f"propensity-{n}" for n in settings.propensity.models))
 
 
+def frame_columns(settings: Settings, kinds: tuple[str, ...], available: list[str]) -> list[str]:
+    """The columns of the model frame that training `kinds` reads: the key, each tree's
+    indicators and the columns its population names, the segments' usage features. The frame
+    every model shares is held with these only (a third of silver's columns with the defaults)."""
+    wanted = {"subscriber_id", "month"}
+    for kind in kinds:
+        if kind == "segments":
+            wanted.update(settings.segments.features)
+            continue
+        spec = model_spec(settings, kind)
+        wanted.update(i.name for i in spec.indicators)
+        if spec.population:  # every name in the condition that is a column (a superset is harmless)
+            wanted.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", spec.population))
+    return [c for c in available if c in wanted]
+
+
 @dataclass(frozen=True)
 class MonthSplit:
     train: tuple[str, ...]
@@ -122,6 +139,21 @@ def labelled_rows(frame: DataFrame, subscriber: DataFrame, spec: ModelSpec,
                                 spec.indicators)
     labels = spec.outcome(subscriber, months, spec.horizon, label=LABEL)
     return frame.join(labels, ["subscriber_id", "month"], "inner")
+
+
+def labelled_keys(frame: DataFrame, subscriber: DataFrame, spec: ModelSpec,
+                  months: list[str] | tuple[str, ...]) -> DataFrame:
+    """`labelled_rows` without the indicators: subscriber_id, month and the label."""
+    months = sorted(months)
+    keys = population(frame.where(F.col("month").isin(months)), spec).select("subscriber_id", "month")
+    return keys.join(spec.outcome(subscriber, months, spec.horizon, label=LABEL), ["subscriber_id", "month"])
+
+
+def with_indicators(frame: DataFrame, spec: ModelSpec, keys: DataFrame,
+                    months: list[str] | tuple[str, ...]) -> DataFrame:
+    """`keys` (rows of `months`, e.g. a training sample) plus the model's indicators from `frame`."""
+    rows = ind.assemble_inputs(frame.where(F.col("month").isin(sorted(months))), spec.indicators)
+    return rows.join(keys, ["subscriber_id", "month"], "inner")
 
 
 def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
