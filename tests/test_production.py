@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -70,6 +71,12 @@ def stop(processes: list[subprocess.Popen]) -> None:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (from /proc, whichever of its threads started them)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -373,6 +380,13 @@ def test_serve_sql_lists_every_table_with_comments_and_answers_queries_over_jdbc
         assert all(columns[c] not in ("", "NULL") for c in ("offer_code", "month"))
         assert ["Comment", lh.GOLD["recommendations"].description] == \
             next(row[:2] for row in detail if row[0] == "Comment")
+        # its Spark driver killed (or out of memory), the server ends too, saying why: a
+        # supervisor sees it down and restarts it
+        (driver,) = child_pids(server.pid)
+        os.kill(driver, signal.SIGKILL)
+        assert server.wait(timeout=60) == 1
+        assert "ServingError: the Spark driver serving jdbc:hive2://127.0.0.1:" in \
+            (tmp_path / "serve-sql.log").read_text()
     finally:
         stop([server])
         log.close()

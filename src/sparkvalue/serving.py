@@ -36,6 +36,13 @@ DATABASES = {
 }
 
 
+class ServingError(RuntimeError):
+    """A server's Spark driver ended under it."""
+
+
+WATCH_SECONDS = 2.0  # how often serve-sql checks that its Spark driver still runs
+
+
 def _quoted(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -104,6 +111,21 @@ def jdbc_url(settings: Settings, database: str = "gold") -> str:
     return f"jdbc:hive2://{settings.serving.sql_host}:{settings.serving.sql_port}/{database}"
 
 
+def driver_alive(spark: SparkSession) -> bool:
+    """Whether the JVM behind `spark` still runs: the process this Python started, or (under
+    spark-submit, which starts the JVM first) whether it still answers."""
+    from py4j.protocol import Py4JError
+
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    if proc is not None:
+        return proc.poll() is None
+    try:
+        spark.sparkContext._jvm.java.lang.System.nanoTime()
+        return True
+    except (Py4JError, OSError):
+        return False
+
+
 def serve_sql(settings: Settings, *, ready: threading.Event | None = None,
               stop: threading.Event | None = None) -> None:
     """Register the tables and serve them over JDBC until SIGINT/SIGTERM (or `stop` is set)."""
@@ -129,6 +151,10 @@ def serve_sql(settings: Settings, *, ready: threading.Event | None = None,
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
-        stop.wait()
+        while not stop.wait(timeout=WATCH_SECONDS):
+            if not driver_alive(spark):  # a supervisor should see the server end, and restart it
+                raise ServingError(f"the Spark driver serving {jdbc_url(settings)} has ended (killed, or out "
+                                   "of memory: see its log above); the JDBC server is down")
     finally:
-        spark.stop()
+        if driver_alive(spark):
+            spark.stop()
