@@ -140,6 +140,10 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--months", type=int, default=13)
     parser.add_argument("--edges-per-subscriber", type=float, default=20)
+    parser.add_argument("--edge-months", type=int, default=None,
+                        help="call edges for the last n months only (the monthly run reads the latest "
+                             "two; default: every month). Makes the set-up of the history cheaper; the "
+                             "history months' graph features are then empty")
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--shuffle-partitions", type=int,
                         help="spark.sql.shuffle.partitions (default: one per 50,000 subscribers, at least "
@@ -171,7 +175,7 @@ def main() -> None:
                                "spark.ui.showConsoleProgress": "false"}},
             "generate": {"subscribers": n, "months": args.months,
                          "edges_per_subscriber": args.edges_per_subscriber,
-                         "format": "parquet", "files_per_month": files},
+                         "edge_months": args.edge_months, "format": "parquet", "files_per_month": files},
             "ingest": {"format": "parquet"},
         })
         lakehouse = work / ".data" / "lakehouse"
