@@ -138,22 +138,16 @@ def write_report(results: list[dict], out: Path, title: str, command: str) -> No
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
-def duckdb_reference(lakehouse: Path, month: str) -> dict[str, float]:
-    """The usage windows and the circle aggregation of `month`, as DuckDB computes them."""
-    from sparkvalue.lakehouse.readers import duckdb_connect
-
-    con = duckdb_connect()
-    con.execute("SET threads = 2")
+def _reference_sql(month: str, usage: str, edges: str) -> dict[str, str]:
+    """The usage windows and the circle aggregation of `month` in SQL that DuckDB and Spark
+    both run; `usage` and `edges` are how each engine names the bronze Delta tables."""
     year, mon = map(int, month.split("-"))
     index = year * 12 + mon - 1
-    usage, edges = lakehouse / "bronze" / "usage_monthly", lakehouse / "bronze" / "call_edges"
-    started = time.perf_counter()
-    con.execute(f"""
-        CREATE TEMP TABLE usage_features AS
+    return {"usage": f"""
         WITH u AS (
             SELECT subscriber_id, revenue, outgoing_min + incoming_min AS mou, data_mb,
                    CAST(substr(month, 1, 4) AS INT) * 12 + CAST(substr(month, 6, 2) AS INT) - 1 AS m
-            FROM delta_scan('{usage}') WHERE month <= '{month}')
+            FROM {usage} WHERE month <= '{month}')
         SELECT subscriber_id,
                avg(revenue) FILTER (WHERE m > {index} - 3) AS revenue_3m_avg,
                avg(revenue) FILTER (WHERE m > {index} - 6) AS revenue_6m_avg,
@@ -164,16 +158,52 @@ def duckdb_reference(lakehouse: Path, month: str) -> dict[str, float]:
                min(revenue) FILTER (WHERE m BETWEEN {index} - 3 AND {index} - 1) AS band_min,
                max(revenue) FILTER (WHERE m BETWEEN {index} - 3 AND {index} - 1) AS band_max,
                max(revenue) FILTER (WHERE m = {index}) AS revenue
-        FROM u GROUP BY subscriber_id HAVING max(m) = {index}""")
-    usage_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    con.execute(f"""
-        CREATE TEMP TABLE circle AS
+        FROM u GROUP BY subscriber_id HAVING max(m) = {index}""",
+            "circle": f"""
         SELECT caller_id, count(*) AS breadth, sum(minutes) AS depth, sum(calls) AS calls,
                avg(CASE WHEN callee_operator IN ('own', 'own_other_region') THEN 1 ELSE 0 END) AS onnet,
                avg(CASE WHEN callee_operator = 'competitor' THEN 1 ELSE 0 END) AS competitor
-        FROM delta_scan('{edges}') WHERE month = '{month}' GROUP BY caller_id""")
-    circle_seconds = time.perf_counter() - started
-    return {"usage": round(usage_seconds, 1), "circle": round(circle_seconds, 1),
-            "usage_rows": con.execute("SELECT count(*) FROM usage_features").fetchone()[0],
-            "circle_rows": con.execute("SELECT count(*) FROM circle").fetchone()[0]}
+        FROM {edges} WHERE month = '{month}' GROUP BY caller_id"""}
+
+
+def duckdb_reference(lakehouse: Path, month: str) -> dict[str, float]:
+    """The usage windows and the circle aggregation of `month`, as DuckDB computes them."""
+    from sparkvalue.lakehouse.readers import duckdb_connect
+
+    con = duckdb_connect()
+    con.execute("SET threads = 2")
+    bronze = lakehouse / "bronze"
+    out: dict[str, float] = {}
+    for part, sql in _reference_sql(month, f"delta_scan('{bronze / 'usage_monthly'}')",
+                                    f"delta_scan('{bronze / 'call_edges'}')").items():
+        started = time.perf_counter()
+        con.execute(f"CREATE TEMP TABLE {part} AS {sql}")
+        out[part] = round(time.perf_counter() - started, 1)
+        out[f"{part}_rows"] = con.execute(f"SELECT count(*) FROM {part}").fetchone()[0]
+    return out
+
+
+def spark_reference(work: Path, month: str) -> dict[str, float]:
+    """The same SQL as `duckdb_reference` run by Spark (the benchmark's settings, a fresh
+    session): what the engine alone takes for these aggregations, without sparkvalue's
+    further features, checks and writes. Each query runs once untimed, as the monthly job's
+    JVM is warm when it gets there (a cold first run at 200k took 25 s, warm 5 s), then
+    once timed to a `noop` sink."""
+    from sparkvalue.config import load_config
+    from sparkvalue.session import build_session
+
+    settings = load_config("bench", work / "conf")
+    spark = build_session(settings, app_name="spark-reference")
+    try:
+        bronze = Path(settings.path("lakehouse")) / "bronze"
+        out: dict[str, float] = {}
+        for part, sql in _reference_sql(month, f"delta.`{bronze / 'usage_monthly'}`",
+                                        f"delta.`{bronze / 'call_edges'}`").items():
+            spark.sql(sql).write.format("noop").mode("overwrite").save()  # warm-up
+            started = time.perf_counter()
+            spark.sql(sql).write.format("noop").mode("overwrite").save()
+            out[part] = round(time.perf_counter() - started, 1)
+            out[f"{part}_rows"] = spark.sql(sql).count()
+        return out
+    finally:
+        spark.stop()

@@ -14,15 +14,18 @@ For each size, in benchmarks/.work/monthly-<size>/ (ignored by git):
    lines, and reports training apart from the monthly job. The monthly job's total is
    the process's wall time (start-up included) without training;
 3. the single-machine reference: DuckDB (2 threads, its Delta extension) computing the
-   usage windows and the circle aggregation of the month from the same bronze tables.
+   usage windows and the circle aggregation of the month from the same bronze tables, and
+   Spark running the same SQL (the engine's own floor for that work). The report gives
+   the times sparkvalue logged for silver.subscriber_features (the usage windows with
+   every other subscriber feature) and silver.graph_features (the circle aggregation with
+   PageRank and communities) as ratios to DuckDB.
 
 Per stage: wall time, rows in (rows of the month in the stage's input tables: landing
 files for ingest, Delta tables for the others) and out (`numOutputRows` of the Delta
 commits made while the stage ran), peak resident memory of the driver JVM and of the
 whole process tree, and spill (memory and disk bytes spilled by the tasks that finished
 while the stage ran, from the Spark event log). Results:
-benchmarks/results/<out>/results.{json,md}, with sparkvalue's features stage as a ratio
-to the DuckDB reference.
+benchmarks/results/<out>/results.{json,md}.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, duckdb_reference, prepare_env, run_stage, write_report  # noqa: E402
+from harness import REPO, duckdb_reference, prepare_env, run_stage, spark_reference, write_report  # noqa: E402
 
 # The tables each monthly stage after ingest reads (rows of the month; ingest reads landing files).
 INPUTS = {
@@ -123,6 +126,16 @@ def stage_windows(log: Path) -> dict[str, tuple[float, float]]:
             when = time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S")) + int(match[2]) / 1000
             marks.setdefault(match[3], {})[match[4]] = when
     return {name: (m["started"], m["finished"]) for name, m in marks.items()}
+
+
+TABLE_LINE = re.compile(r"sparkvalue: silver \S+: (\w+) in ([\d.]+)s$")
+
+
+def table_seconds(log: Path) -> dict[str, float]:
+    """Seconds the job logged for each silver table of the features stage (subscriber_features
+    holds the usage windows, graph_features the circle aggregation and the graph)."""
+    return {m[1]: float(m[2]) for line in log.read_text(errors="replace").splitlines()
+            if (m := TABLE_LINE.search(line))}
 
 
 def _peak(samples: list[tuple[float, float, float]], start: float, end: float) -> tuple:
@@ -217,18 +230,26 @@ def main() -> None:
                         "seconds": round(whole["seconds"] - staged, 1), "peak_driver_mb": "",
                         "peak_tree_mb": "", "rows": ""})
         write_report(results, out, "Monthly job and training job", command)
-        reference = duckdb_reference(lakehouse, month)
-        features = next(r for r in results if r["subscribers"] == n and r["stage"] == "features")
-        for part in ("usage", "circle"):
-            results.append({"stage": f"DuckDB reference: {part} aggregation", "subscribers": n,
-                            "seconds": reference[part], "peak_driver_mb": "", "peak_tree_mb": "",
-                            "rows": f"out {reference[part + '_rows']:,}"})
+        references = {"DuckDB reference": duckdb_reference(lakehouse, month),
+                      "Spark, the same SQL": spark_reference(work, month)}
+        tables = table_seconds(log)
+        for engine, reference in references.items():
+            for part in ("usage", "circle"):
+                results.append({"stage": f"{engine}: {part} aggregation", "subscribers": n,
+                                "seconds": reference[part], "peak_driver_mb": "", "peak_tree_mb": "",
+                                "rows": f"out {reference[part + '_rows']:,}"})
+        duck = references["DuckDB reference"]
+        ratios = [f"{name} / DuckDB {part}: {tables[name] / max(duck[part], 0.1):.0f}x"
+                  for name, part in (("subscriber_features", "usage"), ("graph_features", "circle"))
+                  if name in tables]
+        ratios += [f"Spark / DuckDB on the same {part} SQL: "
+                   f"{references['Spark, the same SQL'][part] / max(duck[part], 0.1):.1f}x"
+                   for part in ("usage", "circle")]
         monthly = whole["seconds"] - training
-        ratio = features["seconds"] / max(reference["usage"] + reference["circle"], 0.1)
         results.append({"stage": "monthly job (one process: ingest .. evaluate, without training)",
                         "subscribers": n, "seconds": round(monthly, 1),
                         "peak_driver_mb": monthly_peak[0], "peak_tree_mb": monthly_peak[1],
-                        "rows": f"features stage / DuckDB usage + circle: {ratio:.0f}x"})
+                        "rows": "; ".join(ratios)})
         write_report(results, out, "Monthly job and training job", command)
         if not args.keep:
             shutil.rmtree(work / ".data", ignore_errors=True)
