@@ -19,11 +19,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import _parse_datatype_string
 
 from sparkvalue import pipeline
+from sparkvalue.features.months import add_months
 from sparkvalue.lakehouse import tables as lh
 from sparkvalue.models import columns as gold
 from sparkvalue.models import tracking
 from sparkvalue.models.ahp import AhpError
-from sparkvalue.models.indicators import Indicator, service_taken
+from sparkvalue.models.indicators import Indicator, model_frame, service_taken
 from sparkvalue.models.ranking import exact_rank, tiers_by_rank
 from sparkvalue.models.training import (
     LABEL,
@@ -33,10 +34,12 @@ from sparkvalue.models.training import (
     build_scorer,
     class_weights,
     frame_columns,
+    frame_months,
     labelled_keys,
     labelled_rows,
     leaf_table,
     negative_share,
+    split_months,
     training_sample,
     with_indicators,
     with_weights,
@@ -422,6 +425,33 @@ def test_train_kinds_expand_propensity_and_refuse_unknown_models(base_settings):
     assert kinds == (*(f"propensity-{n}" for n in base_settings.propensity.models), "segments")
     with pytest.raises(SystemExit, match="unknown --model 'churn'.*propensity, stickiness"):
         _train_kinds(base_settings, ["churn"])
+
+
+def test_models_learn_from_a_rolling_window_of_months_and_the_frame_holds_only_those(spark, base_settings,
+                                                                                      models_lake):
+    """`models.train_months`: the latest n months before the held-out ones; the shared frame
+    covers only the months some model reads, and its lags are the same from any set of months."""
+    months = [add_months("2025-10", k) for k in range(13)]  # 2025-10 .. 2026-10
+    every = split_months(months, 1, 2)
+    assert every.train == tuple(months[:10]) and every.holdout == ("2026-08", "2026-09")
+    assert split_months(months, 1, 2, 4).train == ("2026-04", "2026-05", "2026-06", "2026-07")
+    # anomaly's 3-month horizon: known up to 2026-07, held out 2026-06/07, trained up to 2026-03
+    assert split_months(months, 3, 2).train == tuple(months[:6])
+    assert split_months(months, 3, 2, 4).train == ("2025-12", "2026-01", "2026-02", "2026-03")
+    windowed = base_settings.with_overrides({"models": {"train_months": 4}})
+    assert (windowed.stickiness.horizon_months, windowed.anomaly.horizon_months) == (1, 3)
+    assert frame_months(windowed, ("stickiness", "anomaly", "segments"), months) == months[2:]
+    assert frame_months(windowed, ("stickiness",), months) == [add_months("2026-04", k) for k in range(6)]
+    assert frame_months(windowed, ("segments",), months) == ["2026-10"]
+
+    settings, silver = models_lake
+    lakehouse = settings.path("lakehouse")
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    graph = lh.read_table(spark, lakehouse, "silver.graph_features")
+    apart = [silver[1], silver[3]]
+    assert_df_equality(model_frame(subscriber, graph, apart),
+                       model_frame(subscriber, graph, silver).where(F.col("month").isin(apart)),
+                       ignore_row_order=True)
 
 
 def test_lift_tables_add_up_to_the_held_out_rows(spark, trained):

@@ -167,6 +167,7 @@ class Anomaly(_Section):
 
 class Models(_Section):
     holdout_months: int = Field(ge=1, le=12)
+    train_months: int | None = Field(None, ge=1, le=120)  # the latest n before the held-out; None: all
     max_depth: int = Field(ge=1, le=30)
     min_instances_per_node: int = Field(ge=1)
     max_bins: int = Field(ge=2)

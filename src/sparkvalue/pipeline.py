@@ -352,7 +352,7 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     """
     from sparkvalue.models import lifecycle
     from sparkvalue.models.indicators import model_frame
-    from sparkvalue.models.training import frame_columns, model_spec, tree_kinds
+    from sparkvalue.models.training import frame_columns, frame_months, model_spec, tree_kinds
 
     kinds = kinds or (*tree_kinds(settings), "segments")
 
@@ -364,10 +364,9 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     summary = TrainSummary(months, [], ahp.weights,
                            {"groups": ahp.groups.consistency_ratio,
                             **{g: r.consistency_ratio for g, r in ahp.members.items()}})
-    # computed once for every model (each then takes its months and population); the
-    # segments alone need only the latest month
-    trees = any(kind != "segments" for kind in kinds)
-    frame = model_frame(subscriber, graph, months if trees else months[-1:])
+    # computed once for every model (each then takes its months and population), over the
+    # months they read: the trees' training windows and held-out months, the segments' latest
+    frame = model_frame(subscriber, graph, frame_months(settings, kinds, months))
     frame = frame.select(*frame_columns(settings, kinds, frame.columns)).persist(StorageLevel.MEMORY_AND_DISK)
     for kind in kinds:
         started = time.perf_counter()

@@ -145,9 +145,10 @@ def model_frame(subscriber: DataFrame, graph: DataFrame, months: list[str]) -> D
 
     Joins the silver subscriber and graph features and derives the change
     indicators that need last month's row. `subscriber`/`graph` may hold more
-    months; the month before the first is read for the lags.
+    months; the month before each is read for the lags (`months` need not follow
+    each other).
     """
-    lag_months = [add_months(months[0], -1), *months]
+    lag_months = sorted({*months, *(add_months(m, -1) for m in months)})
     base = subscriber.where(F.col("month").isin(lag_months))
     previous = base.select(
         "subscriber_id",

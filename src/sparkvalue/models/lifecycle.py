@@ -42,8 +42,8 @@ from sparkvalue.models.training import (
     labelled_keys,
     labelled_rows,
     leaf_table,
+    model_split,
     negative_share,
-    split_months,
     training_sample,
     with_indicators,
     with_score,
@@ -77,7 +77,7 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
     silver subscriber features the outcomes come from."""
     client = tracking.configure(settings)
     name = tracking.model_name(settings, spec.kind)
-    split = split_months(months, spec.horizon, settings.models.holdout_months)
+    split = model_split(settings, spec, months)
     # Labels, class counts and the sample's draw need the key only: the indicators are joined to
     # the sample's keys, and the wide rows are held for the sample, never the whole population.
     keys = labelled_keys(frame, subscriber, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)

@@ -113,9 +113,11 @@ class MonthSplit:
     holdout: tuple[str, ...]
 
 
-def split_months(months: list[str], horizon: int, holdout_months: int) -> MonthSplit:
+def split_months(months: list[str], horizon: int, holdout_months: int,
+                 train_months: int | None = None) -> MonthSplit:
     """Held-out = the last `holdout_months` months with a known outcome; train = the
-    months whose outcome window ends by the first held-out month."""
+    months whose outcome window ends by the first held-out month, the latest
+    `train_months` of them (all when None)."""
     known = ind.known_outcome_months(months, horizon)
     if len(known) <= holdout_months:
         raise TrainingDataError(
@@ -127,7 +129,24 @@ def split_months(months: list[str], horizon: int, holdout_months: int) -> MonthS
         raise TrainingDataError(
             f"no training month ends its {horizon}-month outcome window before the held-out "
             f"months {holdout}; ingest more history or lower models.holdout_months")
-    return MonthSplit(train, holdout)
+    return MonthSplit(train[-train_months:] if train_months else train, holdout)
+
+
+def model_split(settings: Settings, spec: ModelSpec, months: list[str]) -> MonthSplit:
+    """`split_months` of silver's `months` with the `models` settings and the model's horizon."""
+    m = settings.models
+    return split_months(months, spec.horizon, m.holdout_months, m.train_months)
+
+
+def frame_months(settings: Settings, kinds: tuple[str, ...], months: list[str]) -> list[str]:
+    """The months of the model frame that training `kinds` reads: each tree's training and
+    held-out months, the latest month for the segments. Outcomes come from silver itself."""
+    wanted = {months[-1]} if "segments" in kinds else set()
+    for kind in kinds:
+        if kind != "segments":
+            split = model_split(settings, model_spec(settings, kind), months)
+            wanted.update((*split.train, *split.holdout))
+    return sorted(wanted)
 
 
 def labelled_rows(frame: DataFrame, subscriber: DataFrame, spec: ModelSpec,
