@@ -16,8 +16,12 @@ flagged `is_hub`.
 
 from __future__ import annotations
 
+import logging
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+log = logging.getLogger(__name__)
 
 ONNET_OPERATORS = ("own", "own_other_region")
 
@@ -104,7 +108,9 @@ def _pagerank(index: DataFrame, edges: DataFrame, *, reset_probability: float, m
                 (1.0 / F.col("n")).alias("rank"))
         .localCheckpoint()
     )
+    iterations = 0
     for _ in range(max_iter):
+        iterations += 1
         contributions = (
             edges.join(state.where(F.col("out_degree") > 0)
                        .select(F.col("vid").alias("src"),
@@ -128,6 +134,7 @@ def _pagerank(index: DataFrame, edges: DataFrame, *, reset_probability: float, m
         state = new.drop("previous")
         if worst is None or worst < tol:
             break
+    log.info("pagerank: %d iteration(s)", iterations)
     return state.select("vid", F.col("rank").alias("pagerank"))
 
 
@@ -160,7 +167,9 @@ def _communities(index: DataFrame, edges: DataFrame, *, min_minutes: float, max_
     )
     links = ties.unionByName(ties.select(F.col("b").alias("a"), F.col("a").alias("b"))).localCheckpoint()
     labels = index.select("vid", F.col("vid").alias("community")).localCheckpoint()
+    iterations = 0
     for _ in range(max_iter):
+        iterations += 1
         neighbour_min = (
             links.join(labels.select(F.col("vid").alias("b"), F.col("community").alias("nb")),
                        on="b", how="inner")
@@ -176,6 +185,7 @@ def _communities(index: DataFrame, edges: DataFrame, *, min_minutes: float, max_
         labels = new.drop("changed")
         if changed == 0:
             break
+    log.info("communities: %d iteration(s)", iterations)
     return labels
 
 
@@ -213,13 +223,12 @@ def circle_features(edges: DataFrame, subscribers: DataFrame, hub_ids: DataFrame
         F.col("vpn_group_id").alias("callee_vpn"))
     caller = subscribers.select("month", F.col("subscriber_id").alias("caller_id"),
                                 F.col("vpn_group_id").alias("caller_vpn"))
-    circle = (
-        _circle(edges, hub_ids)
-        .join(callee, on=["month", "callee_id"], how="left")
-        .join(caller, on=["month", "caller_id"], how="left")
-    )
+    # the joins on the callee first, then the caller's, which the grouping by caller then
+    # needs no shuffle of its own for: the edges are shuffled twice, not four times
+    circle = _circle(edges, hub_ids).join(callee, on=["month", "callee_id"], how="left")
     if churned is not None:
         circle = _with_churned(circle, churned)
+    circle = circle.join(caller, on=["month", "caller_id"], how="left")
     n = F.count("*")
     op = F.col("callee_operator")
     return circle.groupBy("month", F.col("caller_id").alias("subscriber_id")).agg(
