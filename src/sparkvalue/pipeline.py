@@ -276,7 +276,7 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     graph = graph_features(bronze("call_edges"), bronze("subscribers"), months=months,
                            hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
                            reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
-                           tol=g.pagerank_tol)
+                           tol=g.pagerank_tol, previous_roles=_previous_roles(spark, lakehouse, months))
     community = Window.partitionBy("month", "community", alone_if_null("community"))
     graph = (graph.join(subscriber.select("month", "subscriber_id", "revenue"),
                         on=["month", "subscriber_id"], how="left")
@@ -305,6 +305,25 @@ def _write_table(spark: SparkSession, df: DataFrame, doc: lh.TableDoc, lakehouse
     log.info("%s %s..%s: %s in %.1fs", doc.layer, summary.months[0], summary.months[-1], doc.name,
              summary.seconds[doc.name])
     return spark.read.format("delta").load(path).where(in_months)
+
+
+def _previous_roles(spark: SparkSession, lakehouse: str, months: list[str]) -> DataFrame | None:
+    """The community roles silver.graph_features holds for the months before `months` (those
+    not among them), when it holds every one of them: the churned contacts' leaders come
+    from there instead of computing those months' graph again. None when one is missing."""
+    from delta.tables import DeltaTable
+
+    from sparkvalue.features.months import previous_month
+
+    before = sorted({previous_month(m) for m in months} - set(months))
+    path = lh.table_path(lakehouse, lh.SILVER["graph_features"])
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    roles = spark.read.format("delta").load(path).where(F.col("month").isin(before))
+    if len(roles.select("month").distinct().collect()) < len(before):
+        return None
+    log.info("graph: the community roles of %s from silver.graph_features", ", ".join(before))
+    return roles.select("month", F.col("subscriber_id").alias("id"), "community_role")
 
 
 def table_months(spark: SparkSession, settings: Settings, table: str) -> list[str]:

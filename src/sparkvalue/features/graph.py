@@ -305,19 +305,24 @@ def community_roles(communities: DataFrame, ranks: DataFrame, depth: DataFrame) 
 
 def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str],
                    hub_min_in_degree: int, strong_tie_minutes: float, reset_probability: float,
-                   max_iter: int, tol: float) -> DataFrame:
+                   max_iter: int, tol: float, previous_roles: DataFrame | None = None) -> DataFrame:
     """Every graph feature of every subscriber in `months`.
 
-    `edges`, `subscribers`: bronze tables (any months; the month before the first
-    target is used for churned contacts and their roles). Grain: one row per
+    `edges`, `subscribers`: bronze tables (any months; the month before each target
+    month is used for churned contacts and their roles). Grain: one row per
     subscriber per month (the month's subscribers). Columns: the circle shares,
     in_degree, is_hub, pagerank, community, community_size, community_role, the
     deviations from the community, churned contacts and the long-distance flow.
+
+    `previous_roles`: (month, id, community_role) of every month before a target
+    month that is not a target itself, as an earlier run computed them (the churned
+    contacts' leaders); the graph of those months is then not computed again.
+    Without it, it is.
     """
     from sparkvalue.features.months import previous_month, shift_month
 
-    prev_month = previous_month(min(months))
-    graph_months = sorted({*months, prev_month})
+    before = sorted({previous_month(m) for m in months} - set(months))
+    graph_months = sorted({*months, *(before if previous_roles is None else [])})
     e = edges.where(F.col("month").isin(graph_months))
     subs = subscribers.where(F.col("month").isin(graph_months))
     degrees = in_degrees(e).localCheckpoint()
@@ -331,12 +336,16 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
                             index, label="community")
     depth = e.groupBy("month", F.col("caller_id").alias("id")).agg(F.sum("minutes").alias("depth"))
     roles = community_roles(communities, ranks, depth).localCheckpoint()
+    known_roles = roles.select("month", "id", "community_role")
+    if previous_roles is not None:
+        known_roles = known_roles.unionByName(
+            previous_roles.where(F.col("month").isin(before)).select("month", "id", "community_role"))
     churned = (
-        subs.where(F.col("status") == "cancelled")
+        subscribers.where(F.col("month").isin(*months, *before) & (F.col("status") == "cancelled"))
         .select(shift_month(F.col("month"), 1).alias("month"), F.col("subscriber_id").alias("id"),
                 F.col("month").alias("left_month"))
-        .join(roles.select(F.col("month").alias("left_month"), "id",
-                           (F.col("community_role") == "leader").alias("is_leader")),
+        .join(known_roles.select(F.col("month").alias("left_month"), "id",
+                                 (F.col("community_role") == "leader").alias("is_leader")),
               on=["left_month", "id"], how="left")
     )
     target = F.col("month").isin(months)
