@@ -10,6 +10,7 @@ Scoring only ever loads `models:/<name>@champion` plus that version's leaf table
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +241,9 @@ class SegmentResult:
 
 
 SEGMENTS_ARTIFACT = "segments.json"
+# k-means runs a Spark job per iteration and k: over the sample's few rows, one task per 100,000
+# rows, not one per shuffle partition, or the tasks' start-up is most of the fit
+FIT_ROWS_PER_PARTITION = 100_000
 
 
 def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, month: str) -> SegmentResult:
@@ -253,7 +257,8 @@ def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, mo
     profile = seg.usage_profile(frame, cfg.features)
     rows = profile.count()
     fraction = min(1.0, cfg.fit_sample / max(rows, 1))
-    sample = profile.sample(fraction=fraction, seed=settings.models.seed)
+    partitions = max(1, math.ceil(min(rows, cfg.fit_sample) / FIT_ROWS_PER_PARTITION))
+    sample = profile.sample(fraction=fraction, seed=settings.models.seed).repartition(partitions)
     sample = sample.persist(StorageLevel.MEMORY_AND_DISK)
     fit = seg.fit_segments(sample, settings)
     score = fit.silhouettes[fit.k]
