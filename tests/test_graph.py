@@ -159,9 +159,9 @@ def test_community_roles(spark):
     depth = spark.createDataFrame([(MONTH, "a", 10.0), (MONTH, "b", 20.0), (MONTH, "c", 30.0),
                                    (MONTH, "d", 5.0)], "month string, id string, depth double")
     expected = spark.createDataFrame(
-        [(MONTH, "a", "a", 3, "follower", -0.5), (MONTH, "b", "a", 3, "leader", 0.0),
-         (MONTH, "c", "a", 3, "follower", 0.5), (MONTH, "d", "d", 1, "single", 0.0)],
-        "month string, id string, community string, community_size long, community_role string, "
-        "depth_vs_community double")
+        [(MONTH, "a", 0.1, "a", 3, "follower", -0.5), (MONTH, "b", 0.5, "a", 3, "leader", 0.0),
+         (MONTH, "c", 0.2, "a", 3, "follower", 0.5), (MONTH, "d", 0.2, "d", 1, "single", 0.0)],
+        "month string, id string, pagerank double, community string, community_size long, "
+        "community_role string, depth_vs_community double")
     assert_df_equality(graph.community_roles(communities, ranks, depth), expected,
                        ignore_row_order=True, ignore_nullable=True)

@@ -285,9 +285,9 @@ def community_roles(communities: DataFrame, ranks: DataFrame, depth: DataFrame) 
 
     `depth`: (month, id, depth). Role: `leader` for the member with the highest
     PageRank of a community of two or more (ties: smallest id), `follower` for the
-    others, `single` alone. Output: month, id, community, community_size,
+    others, `single` alone. Output: month, id, pagerank, community, community_size,
     community_role, depth_vs_community. (Revenue deviation is computed where
-    revenue and communities meet, in `features.build`.)
+    revenue and communities meet, in `pipeline.features`.)
     """
     members = communities.join(ranks, on=["month", "id"], how="inner") \
         .join(depth, on=["month", "id"], how="left")
@@ -295,7 +295,7 @@ def community_roles(communities: DataFrame, ranks: DataFrame, depth: DataFrame) 
     ordered = group.orderBy(F.desc("pagerank"), "id")
     size = F.count("*").over(group)
     return members.select(
-        "month", "id", "community", size.alias("community_size"),
+        "month", "id", "pagerank", "community", size.alias("community_size"),
         F.when(size == 1, F.lit("single"))
         .when(F.row_number().over(ordered) == 1, F.lit("leader")).otherwise(F.lit("follower"))
         .alias("community_role"),
@@ -358,8 +358,7 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
         .join(degrees.where(target), on=key, how="left")
         .join(hub_ids.withColumnRenamed("id", "subscriber_id").withColumn("is_hub", F.lit(True)),
               on=key, how="left")
-        .join(ranks.withColumnRenamed("id", "subscriber_id"), on=key, how="left")
-        .join(roles.withColumnRenamed("id", "subscriber_id"), on=key, how="left")
+        .join(roles.withColumnRenamed("id", "subscriber_id"), on=key, how="left")  # with the PageRank
         .join(long_distance_flow(e_t, s), on=key, how="left")
     )
     return out.select(
