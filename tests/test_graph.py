@@ -2,7 +2,7 @@
 
 import networkx as nx
 import pytest
-from chispa import assert_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 
 from sparkvalue.features import graph
 
@@ -165,3 +165,38 @@ def test_community_roles(spark):
         "community_role string, depth_vs_community double")
     assert_df_equality(graph.community_roles(communities, ranks, depth), expected,
                        ignore_row_order=True, ignore_nullable=True)
+
+
+def test_churned_leaders_come_from_each_target_months_previous_month(spark):
+    """c, the leader of a strong-tie pair with d in February, cancels in February; a calls c in
+    March. Computed for January and March (not consecutive), March still sees c as a churned
+    leader; given February's roles instead of February's calls, the same March comes out."""
+    months = ["2026-01", "2026-02", "2026-03"]
+    subs = spark.createDataFrame(
+        [(m, s, "cancelled" if (m, s) == ("2026-02", "c") else "active", "city", None, False, None)
+         for m in months for s in "abcdef"],
+        "month string, subscriber_id string, status string, home_city string, group_id string, "
+        "is_key_person boolean, vpn_group_id string")
+    calls = {"2026-01": [("a", "b", 5.0)],
+             "2026-02": [("c", "d", 30.0), ("d", "c", 30.0), ("b", "c", 5.0), ("e", "c", 5.0)],
+             "2026-03": [("a", "c", 5.0), ("a", "e", 5.0)]}
+    edges = spark.createDataFrame(
+        [(m, src, dst, 1, minutes, 0, "own", "city")
+         for m, rows in calls.items() for src, dst, minutes in rows],
+        "month string, caller_id string, callee_id string, calls int, minutes double, sms int, "
+        "callee_operator string, callee_region string")
+    settings = dict(hub_min_in_degree=50, strong_tie_minutes=20.0, reset_probability=0.15, max_iter=20,
+                    tol=1e-9)
+    computed = graph.graph_features(edges, subs, months=["2026-01", "2026-03"], **settings) \
+        .where("month = '2026-03'")
+    a = computed.where("subscriber_id = 'a'").first()
+    assert (a["circle_breadth"], a["circle_churned"], a["circle_churned_leaders"]) == (2, 1, 1)
+    february = spark.createDataFrame([("2026-02", "c", "leader"), ("2026-02", "d", "follower")] +
+                                     [("2026-02", s, "single") for s in "abef"],
+                                     "month string, id string, community_role string")
+    given = graph.graph_features(edges.where("month <> '2026-02'"), subs, months=["2026-03"],
+                                 previous_roles=february, **settings)
+    # PageRank iterates until every month's graph has converged: with January beside it, March's
+    # ran more iterations, equal within the tolerance
+    assert_approx_df_equality(given, computed.select(*given.columns), 1e-6, ignore_row_order=True,
+                              ignore_nullable=True)
