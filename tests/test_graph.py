@@ -196,7 +196,7 @@ def test_churned_leaders_come_from_each_target_months_previous_month(spark):
                                      "month string, id string, community_role string")
     given = graph.graph_features(edges.where("month <> '2026-02'"), subs, months=["2026-03"],
                                  previous_roles=february, **settings)
-    # PageRank iterates until every month's graph has converged: with January beside it, March's
-    # ran more iterations, equal within the tolerance
-    assert_approx_df_equality(given, computed.select(*given.columns), 1e-6, ignore_row_order=True,
+    # PageRank sums in whatever order the shuffle delivers: equal to the last bits only (each month
+    # stops iterating when it has converged, whichever months are computed with it)
+    assert_approx_df_equality(given, computed.select(*given.columns), 1e-12, ignore_row_order=True,
                               ignore_nullable=True)

@@ -86,8 +86,9 @@ def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float 
 
     The same definition as networkx.pagerank without weights: teleport uniformly,
     dangling vertices spread their rank uniformly, ranks of a month sum to one.
-    Iterates until the L1 change of every month is below `tol` x its vertex count,
-    or `max_iter`. Output: month, id, pagerank.
+    A month iterates until its L1 change is below `tol` x its vertex count (its ranks
+    then stay as they are), or `max_iter`: a month's ranks do not depend on the other
+    months computed with it. Output: month, id, pagerank.
     """
     index = index_vertices(vertices)
     return _with_ids(_pagerank(index, _vid_edges(edges, index), reset_probability=reset_probability,
@@ -108,6 +109,7 @@ def _pagerank(index: DataFrame, edges: DataFrame, *, reset_probability: float, m
                 (1.0 / F.col("n")).alias("rank"))
         .localCheckpoint()
     )
+    converged: list[str] = []  # months whose ranks stay as they are
     iterations = 0
     for _ in range(max_iter):
         iterations += 1
@@ -120,19 +122,21 @@ def _pagerank(index: DataFrame, edges: DataFrame, *, reset_probability: float, m
         )
         dangling = state.where(F.col("out_degree") == 0).groupBy("month") \
             .agg(F.sum("rank").alias("dangling"))
+        rank = (alpha * (F.coalesce("incoming", F.lit(0.0)) + F.coalesce("dangling", F.lit(0.0)) / F.col("n"))
+                + (1.0 - alpha) / F.col("n"))
+        if converged:
+            rank = F.when(F.col("month").isin(converged), F.col("rank")).otherwise(rank)
         new = (
             state.join(contributions, on="vid", how="left")
             .join(F.broadcast(dangling), on="month", how="left")
-            .select("month", "vid", "out_degree", "n", F.col("rank").alias("previous"),
-                    (alpha * (F.coalesce("incoming", F.lit(0.0))
-                              + F.coalesce("dangling", F.lit(0.0)) / F.col("n"))
-                     + (1.0 - alpha) / F.col("n")).alias("rank"))
+            .select("month", "vid", "out_degree", "n", F.col("rank").alias("previous"), rank.alias("rank"))
             .localCheckpoint()
         )
-        worst = (new.groupBy("month", "n").agg(F.sum(F.abs(F.col("rank") - F.col("previous"))).alias("err"))
-                 .agg(F.max(F.col("err") / F.col("n"))).first()[0])
+        changes = (new.groupBy("month", "n").agg(F.sum(F.abs(F.col("rank") - F.col("previous"))).alias("err"))
+                   .collect())  # one row per month
+        converged = sorted({*converged, *(r["month"] for r in changes if r["err"] / r["n"] < tol)})
         state = new.drop("previous")
-        if worst is None or worst < tol:
+        if len(converged) == len(changes):
             break
     log.info("pagerank: %d iteration(s)", iterations)
     return state.select("vid", F.col("rank").alias("pagerank"))
