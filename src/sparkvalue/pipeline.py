@@ -313,9 +313,9 @@ def _previous_roles(spark: SparkSession, lakehouse: str, months: list[str]) -> D
     from there instead of computing those months' graph again. None when one is missing."""
     from delta.tables import DeltaTable
 
-    from sparkvalue.features.months import previous_month
+    from sparkvalue.features.months import months_before
 
-    before = sorted({previous_month(m) for m in months} - set(months))
+    before = months_before(months)
     path = lh.table_path(lakehouse, lh.SILVER["graph_features"])
     if not DeltaTable.isDeltaTable(spark, path):
         return None

@@ -323,9 +323,9 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
     contacts' leaders); the graph of those months is then not computed again.
     Without it, it is.
     """
-    from sparkvalue.features.months import previous_month, shift_month
+    from sparkvalue.features.months import months_before, shift_month
 
-    before = sorted({previous_month(m) for m in months} - set(months))
+    before = months_before(months)
     graph_months = sorted({*months, *(before if previous_roles is None else [])})
     e = edges.where(F.col("month").isin(graph_months))
     subs = subscribers.where(F.col("month").isin(graph_months))

@@ -30,6 +30,11 @@ def previous_month(month: str) -> str:
     return f"{year - (mon == 1):04d}-{(mon - 2) % 12 + 1:02d}"
 
 
+def months_before(months: list[str] | tuple[str, ...]) -> list[str]:
+    """The months just before each of `months` that are not among them (plain Python)."""
+    return sorted({previous_month(m) for m in months} - set(months))
+
+
 def add_months(month: str, months: int) -> str:
     """The `yyyy-MM` `months` after `month` (negative: before); plain Python."""
     year, mon = map(int, month.split("-"))
