@@ -9,7 +9,7 @@ from functools import partial
 
 import mlflow
 import pytest
-from chispa import assert_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import DecisionTreeClassifier
 from pyspark.ml.feature import StringIndexer, VectorAssembler
@@ -24,27 +24,31 @@ from sparkvalue.lakehouse import tables as lh
 from sparkvalue.models import columns as gold
 from sparkvalue.models import tracking
 from sparkvalue.models.ahp import AhpError
-from sparkvalue.models.indicators import Indicator, model_frame, service_taken
+from sparkvalue.models.indicators import Indicator, assemble_inputs, billed, model_frame
 from sparkvalue.models.ranking import exact_rank, tiers_by_rank
 from sparkvalue.models.training import (
     LABEL,
     SAMPLE_WEIGHT,
+    WEIGHT,
     ModelSpec,
     build_pipeline,
     build_scorer,
     class_weights,
     frame_columns,
     frame_months,
+    label_column,
     labelled_keys,
     labelled_rows,
     leaf_table,
+    logistic_expression,
     negative_share,
     split_months,
     training_sample,
-    with_indicators,
+    tree_indicators,
+    with_labels,
     with_weights,
 )
-from sparkvalue.models.trees import tree_leaves
+from sparkvalue.models.trees import leaf_expression, tree_leaves
 from tests.helpers import rounded
 
 SHARES = [("high", 0.10), ("mid_high", 0.20), ("mid", 0.60), ("low", 0.10)]
@@ -117,6 +121,40 @@ def test_tree_leaves_read_as_rules_and_match_the_leaf_column(spark):
     assert [leaf.raising for leaf in leaves if leaf.index == risky] == [["local minutes", "plan type"]]
 
 
+def test_the_compiled_tree_and_logistic_scorer_give_what_their_pipelines_give(spark, base_settings):
+    """Scoring runs the fitted tree and logistic regression as column expressions: every row
+    gets the leaf model.transform writes and the probability the scorer pipeline computes,
+    a category the indexers never saw included."""
+    rows = spark.range(3_000).select(
+        F.concat(F.lit("s"), F.col("id").cast("string")).alias("subscriber_id"),
+        F.lit("2026-01").alias("month"), ((F.col("id") % 97) * 1.5).alias("minutes"),
+        ((F.col("id") * 7) % 113).cast("double").alias("data_mb"),
+        F.element_at(F.array(F.lit("prepaid"), F.lit("postpaid"), F.lit("corporate")),
+                     (F.col("id") % 3 + 1).cast("int")).alias("plan"),
+        (((F.col("id") % 97 > 40) & (F.col("id") % 3 == 0)) | ((F.col("id") * 7) % 113 < 20)
+         | (F.col("id") % 11 == 0)).cast("double").alias(LABEL))
+    rows = rows.withColumn(WEIGHT, F.lit(1.0)).withColumn(SAMPLE_WEIGHT, F.lit(1.0))
+    spec = ModelSpec(kind="propensity-test", horizon=1, scorer="logistic", indicators=(
+        Indicator("minutes", "minutes"), Indicator("data_mb", "data"),
+        Indicator("plan", "plan", kind="category")))
+    tree = build_pipeline(spec, base_settings, max_depth=4).fit(rows)
+    scorer = build_scorer(spec, base_settings).fit(rows)
+    unseen = rows.limit(50).withColumn("plan", F.lit("satellite"))
+    frame = rows.unionByName(unseen)
+    leaves = tree_leaves(tree, spec.indicators)
+    assert len(leaves) >= 4  # a split on every indicator, the unseen bucket on one side
+    assert tree_indicators(tree) == (Indicator("minutes", "minutes"), Indicator("data_mb", "data_mb"),
+                                     Indicator("plan", "plan", kind="category"))
+
+    compiled = frame.select("subscriber_id", "plan", leaf_expression(tree, spec.indicators).alias("leaf"),
+                            logistic_expression(scorer).alias("p"))
+    expected = scorer.transform(tree.transform(frame)).select(
+        "subscriber_id", "plan", F.col("leaf").cast("double").alias("leaf"),  # without the ML metadata
+        vector_to_array("lr_probability")[1].alias("p"))
+    assert_approx_df_equality(compiled, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+    assert compiled.where(F.col("plan") == "satellite").select("leaf").distinct().count() >= 1
+
+
 def test_a_training_sample_keeps_every_positive_and_weighs_back_to_the_population(spark, base_settings):
     """Past models.fit_sample rows a tree learns from every positive and a hashed share of the
     negatives; the leaf shares and the logistic scorer's probability are still the population's."""
@@ -159,10 +197,10 @@ def test_a_training_sample_keeps_every_positive_and_weighs_back_to_the_populatio
     assert probabilities[0] == {flag: pytest.approx(p, rel=0.05) for flag, p in probabilities[1].items()}
 
 
-def test_training_holds_the_columns_it_reads_and_joins_indicators_to_the_sample_only(spark, base_settings):
-    """The shared model frame keeps each model's indicators and population columns; the
-    labels and the draw work on keys, and the indicators joined to them afterwards give the
-    rows labelled_rows gives."""
+def test_training_holds_the_columns_it_reads_and_the_labels_joined_once(spark, base_settings):
+    """The shared model frame keeps each model's indicators and population columns, and each
+    model's label joined once: keys, sample and held-out rows are filters of it, the rows and
+    labels the outcome gives."""
     kinds = ("propensity-news", "segments")
     kept = frame_columns(base_settings, kinds, ["subscriber_id", "month", "vas_news_rev", "local_min",
                                                 "tenure_months", "home_city", "plan_code"])
@@ -177,15 +215,26 @@ def test_training_holds_the_columns_it_reads_and_joins_indicators_to_the_sample_
         F.when((F.col("id") % 2 == 1) | ((F.col("id") % 7 == 0) & (F.col("month") > "2026-01")), 5.0)
         .otherwise(0.0).alias("vas_news_rev"))
     spec = ModelSpec(kind="propensity-news", indicators=(Indicator("tenure_months", "tenure"),), horizon=1,
-                     outcome=partial(service_taken, "vas_news_rev"),
+                     event=partial(billed, "vas_news_rev"),
                      population="coalesce(vas_news_rev, 0) = 0", positive="takers")
+    # a second model on the same service looks two months ahead
+    later = ModelSpec(kind="propensity-news_later", indicators=spec.indicators, horizon=2, event=spec.event,
+                      population=spec.population, positive="takers")
     months = ["2026-01"]
-    keys = labelled_keys(subscriber, subscriber, spec, months)
+    frame = with_labels(subscriber, subscriber, [(spec, ("2026-01",)), (later, ("2026-01",))])
+    label = label_column("propensity-news")
+    assert frame.columns == [*subscriber.columns, label, label_column("propensity-news_later")]
+    # the months without a known outcome have no label
+    assert frame.where((F.col("month") != "2026-01") & F.col(label).isNotNull()).count() == 0
+    keys = labelled_keys(frame, spec, months)
     assert keys.columns == ["subscriber_id", "month", LABEL]
     assert {r[LABEL]: r["count"] for r in keys.groupBy(LABEL).count().collect()} == {1.0: 143, 0.0: 857}
-    assert_df_equality(with_indicators(subscriber, spec, keys, months),
-                       labelled_rows(subscriber, subscriber, spec, months),
-                       ignore_row_order=True, ignore_column_order=True)
+    for model in (spec, later):
+        outcome = model.outcome(subscriber, months, model.horizon, label=LABEL)
+        expected = assemble_inputs(subscriber.where(F.col("month").isin(months) & F.expr(model.population)),
+                                   model.indicators).join(outcome, ["subscriber_id", "month"])
+        assert_df_equality(labelled_rows(frame, model, months), expected,  # null elsewhere: nullable here
+                           ignore_row_order=True, ignore_column_order=True, ignore_nullable=True)
 
 
 # ------------------------------------------------------------------ training, gate, scoring

@@ -371,7 +371,14 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     """
     from sparkvalue.models import lifecycle
     from sparkvalue.models.indicators import model_frame
-    from sparkvalue.models.training import frame_columns, frame_months, model_spec, tree_kinds
+    from sparkvalue.models.training import (
+        frame_columns,
+        frame_months,
+        labelled_months,
+        model_spec,
+        tree_kinds,
+        with_labels,
+    )
 
     kinds = kinds or (*tree_kinds(settings), "segments")
 
@@ -383,18 +390,19 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     summary = TrainSummary(months, [], ahp.weights,
                            {"groups": ahp.groups.consistency_ratio,
                             **{g: r.consistency_ratio for g, r in ahp.members.items()}})
-    # computed once for every model (each then takes its months and population), over the
-    # months they read: the trees' training windows and held-out months, the segments' latest
+    # computed once for every model (each then takes its months, population and label), over
+    # the months they read: the trees' training windows and held-out months, the segments' latest
     frame = model_frame(subscriber, graph, frame_months(settings, kinds, months))
-    frame = frame.select(*frame_columns(settings, kinds, frame.columns)).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = with_labels(frame.select(*frame_columns(settings, kinds, frame.columns)), subscriber,
+                        labelled_months(settings, kinds, months)).persist(StorageLevel.MEMORY_AND_DISK)
     for kind in kinds:
         started = time.perf_counter()
         if kind == "segments":
             result = lifecycle.train_segments(spark, settings, frame.where(F.col("month") == months[-1]),
                                               months[-1])
         else:
-            result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), frame, subscriber,
-                                          months, max_depth=max_depth)
+            result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), frame, months,
+                                          max_depth=max_depth)
             _write_rules(spark, lakehouse, result)
         summary.results.append(result)
         summary.seconds[kind] = round(time.perf_counter() - started, 2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sparkvalue.features.months import add_months, shift_month
@@ -177,13 +177,23 @@ def assemble_inputs(frame: DataFrame, indicators: tuple[Indicator, ...]) -> Data
     Booleans become 0/1 doubles; categorical indicators stay strings (the pipeline
     indexes them, so the rules can print their values).
     """
-    cols = []
-    for ind in indicators:
-        if ind.categorical:
-            cols.append(F.coalesce(F.col(ind.name), F.lit("unknown")).alias(ind.name))
-        else:
-            cols.append(F.coalesce(F.col(ind.name).cast("double"), F.lit(ind.fill)).alias(ind.name))
-    return frame.select("subscriber_id", "month", *cols)
+    return frame.select("subscriber_id", "month", *input_columns(indicators))
+
+
+def input_columns(indicators: tuple[Indicator, ...]) -> list[Column]:
+    """Every indicator as `assemble_inputs` gives it."""
+    return [F.coalesce(F.col(i.name), F.lit("unknown")).alias(i.name) if i.categorical
+            else F.coalesce(F.col(i.name).cast("double"), F.lit(i.fill)).alias(i.name) for i in indicators]
+
+
+def cancelled() -> Column:
+    """A row of silver whose month the subscriber left in (the churn models' outcome event)."""
+    return F.col("status") == "cancelled"
+
+
+def billed(revenue_column: str) -> Column:
+    """A row of silver whose month a service (its revenue column) was billed in."""
+    return F.coalesce(F.col(revenue_column) > 0, F.lit(False))
 
 
 def outcome_labels(subscriber: DataFrame, months: list[str], horizon: int, *,
@@ -193,8 +203,7 @@ def outcome_labels(subscriber: DataFrame, months: list[str], horizon: int, *,
     Only months whose whole horizon is in `subscriber` may be labelled; the caller
     chooses them (see `known_outcome_months`).
     """
-    cancelled = subscriber.where(F.col("status") == "cancelled")
-    return _event_within(subscriber, cancelled, months, horizon, label)
+    return event_within(subscriber, subscriber.where(cancelled()), months, horizon, label)
 
 
 def service_taken(revenue_column: str, subscriber: DataFrame, months: list[str], horizon: int, *,
@@ -202,22 +211,28 @@ def service_taken(revenue_column: str, subscriber: DataFrame, months: list[str],
     """`label` = 1.0 when the service (its revenue column) is billed in one of the `horizon`
     months after M. Rows are every subscriber still there in M; the model's population
     decides who is asked (usually those without the service in M)."""
-    return _event_within(subscriber, subscriber.where(F.col(revenue_column) > 0), months, horizon, label)
+    return event_within(subscriber, subscriber.where(billed(revenue_column)), months, horizon, label)
 
 
-def _event_within(subscriber: DataFrame, events: DataFrame, months: list[str], horizon: int,
-                  label: str) -> DataFrame:
-    """Per subscriber still there in M (of `months`): 1.0 if one of `events`' months is in
-    M+1..M+horizon. Each event marks the months it answers for, so rows never multiply."""
+def event_months(events: DataFrame, months: list[str], horizon: int, label: str) -> DataFrame:
+    """(subscriber_id, month, `label` = 1.0) for each M of `months` with one of `events`' months
+    in M+1..M+horizon. Each event marks the months it answers for, so rows never multiply."""
     in_reach = (F.col("month") > min(months)) & (F.col("month") <= add_months(max(months), horizon))
-    marked = (events.where(in_reach)
-              .select("subscriber_id", F.explode(F.array(*[shift_month(F.col("month"), -k)
-                                                           for k in range(1, horizon + 1)])).alias("month"))
-              .distinct().withColumn(label, F.lit(1.0)))
+    return (events.where(in_reach)
+            .select("subscriber_id", F.explode(F.array(*[shift_month(F.col("month"), -k)
+                                                         for k in range(1, horizon + 1)])).alias("month"))
+            .where(F.col("month").isin(sorted(months)))
+            .distinct().withColumn(label, F.lit(1.0)))
+
+
+def event_within(subscriber: DataFrame, events: DataFrame, months: list[str], horizon: int,
+                 label: str) -> DataFrame:
+    """Per subscriber still there in M (of `months`): 1.0 if one of `events`' months is in
+    M+1..M+horizon, else 0.0."""
     return (
         subscriber.where(F.col("month").isin(months) & (F.col("status") != "cancelled"))
         .select("subscriber_id", "month")
-        .join(marked, ["subscriber_id", "month"], "left")
+        .join(event_months(events, months, horizon, label), ["subscriber_id", "month"], "left")
         .fillna({label: 0.0})
     )
 

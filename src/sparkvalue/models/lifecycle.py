@@ -46,7 +46,6 @@ from sparkvalue.models.training import (
     model_split,
     negative_share,
     training_sample,
-    with_indicators,
     with_score,
     with_weights,
 )
@@ -72,25 +71,22 @@ class TrainResult:
 
 
 def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: DataFrame,
-               subscriber: DataFrame, months: list[str], *, max_depth: int | None = None) -> TrainResult:
+               months: list[str], *, max_depth: int | None = None) -> TrainResult:
     """Train, evaluate, log, register and (if at least as good) promote one tree model.
-    `frame`: the model frame of `months` (`indicators.model_frame`), `subscriber` the
-    silver subscriber features the outcomes come from."""
+    `frame`: the model frame of `months` (`indicators.model_frame`) with the model's label
+    (`training.with_labels`), held in memory: the class counts, the sample's draw and the
+    held-out rows are filters of it."""
     client = tracking.configure(settings)
     name = tracking.model_name(settings, spec.kind)
     split = model_split(settings, spec, months)
-    # Labels, class counts and the sample's draw need the key only: the indicators are joined to
-    # the sample's keys, and the wide rows are held for the sample, never the whole population.
-    keys = labelled_keys(frame, subscriber, spec, split.train).persist(StorageLevel.MEMORY_AND_DISK)
-    holdout = labelled_rows(frame, subscriber, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
-    sample = keys
+    holdout = labelled_rows(frame, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
+    sample = holdout
     try:
-        counts = class_counts(keys, spec)
+        counts = class_counts(labelled_keys(frame, spec, split.train), spec)
         share = negative_share(counts, settings.models.fit_sample)
-        sample = with_indicators(frame, spec, training_sample(keys, share, settings.models.seed),
-                                 split.train).persist(StorageLevel.MEMORY_AND_DISK)
+        sample = training_sample(labelled_rows(frame, spec, split.train), share, settings.models.seed) \
+            .persist(StorageLevel.MEMORY_AND_DISK)
         kept = sample.count()
-        keys.unpersist()
         if share < 1.0:
             log.info("%s: %d training rows, %d %s; learns from all of these and %.2f%% of the others "
                      "(%d rows)", spec.kind, sum(counts.values()), counts[1.0], spec.positive, 100 * share,
@@ -108,7 +104,7 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
             _, champion = load_champion(client, name)
             champion_auc = evaluate(spark, settings, spec, champion, holdout)[0].auc
     finally:
-        for cached in (keys, sample, holdout):
+        for cached in (sample, holdout):
             cached.unpersist()
 
     mlflow.set_experiment(experiment_id=tracking.experiment(settings, spec.kind))

@@ -18,10 +18,18 @@ every run). Each kept negative stands for 1 / share of them (SAMPLE_WEIGHT): the
 come from the whole population, a leaf's counts and shares are the population's estimates, and
 the logistic scorer is fitted with the same weights, so its probability stays calibrated.
 Training time then stops growing with the subscriber base.
+
+Labels: every model's label is joined to the shared model frame once (`with_labels`); a
+model's class counts, sample and held-out rows are filters of the frame held in memory.
+
+Scoring: a fitted tree and a fitted logistic scorer are compiled to column expressions
+(`trees.leaf_expression`, `logistic_expression`) that give what their pipelines give, without
+assembling a feature vector per row; the registered Spark ML pipelines stay the models.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -30,16 +38,24 @@ from functools import partial
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import DecisionTreeClassifier, LogisticRegression
-from pyspark.ml.feature import OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer, VectorAssembler
-from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.ml.classification import DecisionTreeClassifier, LogisticRegression, LogisticRegressionModel
+from pyspark.ml.feature import (
+    OneHotEncoder,
+    OneHotEncoderModel,
+    SQLTransformer,
+    StandardScaler,
+    StandardScalerModel,
+    StringIndexer,
+    StringIndexerModel,
+    VectorAssembler,
+)
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sparkvalue.config import SERVICE_REVENUE, ConfigError, Settings
-from sparkvalue.features.months import add_months
+from sparkvalue.features.months import add_months, shift_month
 from sparkvalue.models import indicators as ind
-from sparkvalue.models.trees import index_column, rule_text, tree_leaves
+from sparkvalue.models.trees import index_column, leaf_expression, rule_text, tree_leaves
 
 log = logging.getLogger("sparkvalue")
 
@@ -54,7 +70,7 @@ class TrainingDataError(ValueError):
     """Not enough months, or only one class, to train and hold out."""
 
 
-Outcome = Callable[..., DataFrame]  # (silver, months, horizon, label=) -> key + label (1.0 / 0.0)
+Event = Callable[[], Column]  # a condition on a row of silver: its month is an outcome event
 
 
 @dataclass(frozen=True)
@@ -62,12 +78,16 @@ class ModelSpec:
     kind: str  # stickiness | anomaly | propensity-<name>: the experiment and registered model
     indicators: tuple[ind.Indicator, ...]
     horizon: int
-    outcome: Outcome = ind.outcome_labels
+    event: Event = ind.cancelled  # a positive: a month with the event in the `horizon` months after M
     population: str | None = None  # Spark SQL on the model frame: the rows the model is for
     positive: str = "leavers"  # what a positive is called in reports
     scorer: str = "leaf"  # leaf: the tree's leaf share scores | logistic: a logistic regression does
     max_depth: int | None = None  # None: models.max_depth
     min_instances_per_node: int | None = None  # None: models.min_instances_per_node
+
+    def outcome(self, subscriber: DataFrame, months: list[str], horizon: int, *, label: str) -> DataFrame:
+        """Key + `label` (1.0 / 0.0) of every subscriber still there in one of `months`."""
+        return ind.event_within(subscriber, subscriber.where(self.event()), months, horizon, label)
 
 
 def model_spec(settings: Settings, kind: str) -> ModelSpec:
@@ -79,7 +99,7 @@ def model_spec(settings: Settings, kind: str) -> ModelSpec:
     if kind.startswith("propensity-") and name in settings.propensity.models:
         cfg = settings.propensity.models[name]
         return ModelSpec(kind, ind.PROPENSITY, settings.propensity.horizon_months,
-                         outcome=partial(ind.service_taken, SERVICE_REVENUE[cfg.service]),
+                         event=partial(ind.billed, SERVICE_REVENUE[cfg.service]),
                          population=cfg.population, positive="takers", scorer=settings.propensity.scorer,
                          max_depth=settings.propensity.max_depth,
                          min_instances_per_node=settings.propensity.min_instances_per_node)
@@ -149,30 +169,68 @@ def frame_months(settings: Settings, kinds: tuple[str, ...], months: list[str]) 
     return sorted(wanted)
 
 
-def labelled_rows(frame: DataFrame, subscriber: DataFrame, spec: ModelSpec,
-                  months: list[str] | tuple[str, ...]) -> DataFrame:
-    """Indicators plus the `left` label for `months` (whose outcome must be known).
-    `frame`: `indicators.model_frame` of (at least) `months`, shared by the models."""
-    months = sorted(months)
-    frame = ind.assemble_inputs(population(frame.where(F.col("month").isin(months)), spec),
-                                spec.indicators)
-    labels = spec.outcome(subscriber, months, spec.horizon, label=LABEL)
-    return frame.join(labels, ["subscriber_id", "month"], "inner")
+def label_column(kind: str) -> str:
+    """The model frame's column holding a tree model's label (see `with_labels`)."""
+    return "label__" + re.sub(r"\W", "_", kind)
 
 
-def labelled_keys(frame: DataFrame, subscriber: DataFrame, spec: ModelSpec,
-                  months: list[str] | tuple[str, ...]) -> DataFrame:
-    """`labelled_rows` without the indicators: subscriber_id, month and the label."""
-    months = sorted(months)
-    keys = population(frame.where(F.col("month").isin(months)), spec).select("subscriber_id", "month")
-    return keys.join(spec.outcome(subscriber, months, spec.horizon, label=LABEL), ["subscriber_id", "month"])
+def labelled_months(settings: Settings, kinds: tuple[str, ...],
+                    months: list[str]) -> list[tuple[ModelSpec, tuple[str, ...]]]:
+    """Each tree model of `kinds` with its training and held-out months of silver's `months`."""
+    out = []
+    for kind in kinds:
+        if kind != "segments":
+            spec = model_spec(settings, kind)
+            split = model_split(settings, spec, months)
+            out.append((spec, (*split.train, *split.holdout)))
+    return out
 
 
-def with_indicators(frame: DataFrame, spec: ModelSpec, keys: DataFrame,
-                    months: list[str] | tuple[str, ...]) -> DataFrame:
-    """`keys` (rows of `months`, e.g. a training sample) plus the model's indicators from `frame`."""
-    rows = ind.assemble_inputs(frame.where(F.col("month").isin(sorted(months))), spec.indicators)
-    return rows.join(keys, ["subscriber_id", "month"], "inner")
+def with_labels(frame: DataFrame, subscriber: DataFrame,
+                labelled: list[tuple[ModelSpec, tuple[str, ...]]]) -> DataFrame:
+    """The model frame plus each model's label (`label_column`): 1.0 / 0.0 in its months, null
+    in the others. `frame`'s rows are the subscribers still there in their month, the rows an
+    outcome is defined for; `subscriber` is silver, where the events come from.
+
+    Every model's events are marked in one pass over silver (each event row marks the months
+    M-1 .. M-horizon it answers for) and joined to the frame once, so that the models' keys,
+    samples and held-out rows are filters of the frame held in memory, not joins."""
+    if not labelled:
+        return frame
+    first = min(m for _, months in labelled for m in months)
+    last = max(add_months(max(months), spec.horizon) for spec, months in labelled)
+    horizon = max(spec.horizon for spec, _ in labelled)
+    flags = [f"_event{i}" for i in range(len(labelled))]
+    models = list(zip(labelled, flags, strict=True))
+    events = subscriber.where((F.col("month") > first) & (F.col("month") <= last)).select(
+        "subscriber_id", "month", *[spec.event().alias(f) for (spec, _), f in models])
+    marks = events.where(functools.reduce(lambda a, b: a | b, [F.col(f) for f in flags])).select(
+        "subscriber_id", F.explode(F.array(*[F.struct(F.lit(k).alias("k"), shift_month(F.col("month"), -k)
+                                                      .alias("month")) for k in range(1, horizon + 1)]))
+        .alias("m"), *flags)
+    marked = marks.groupBy("subscriber_id", F.col("m.month").alias("month")).agg(*[
+        F.max((F.col(f) & (F.col("m.k") <= spec.horizon) & F.col("m.month").isin(sorted(months)))
+              .cast("double")).alias(f)
+        for (spec, months), f in models])
+    joined = frame.join(marked, ["subscriber_id", "month"], "left")
+    return joined.select(*frame.columns, *[
+        F.when(F.col("month").isin(sorted(months)), F.coalesce(F.col(f), F.lit(0.0)))
+        .alias(label_column(spec.kind)) for (spec, months), f in models])
+
+
+def labelled_rows(frame: DataFrame, spec: ModelSpec, months: list[str] | tuple[str, ...]) -> DataFrame:
+    """Key, indicators and LABEL of the model's population in `months` (whose outcome must be
+    known). `frame`: `indicators.model_frame` of (at least) `months` `with_labels`, shared by
+    the models."""
+    rows = population(frame.where(F.col("month").isin(sorted(months))), spec)
+    return rows.select("subscriber_id", "month", *ind.input_columns(spec.indicators),
+                       F.col(label_column(spec.kind)).alias(LABEL))
+
+
+def labelled_keys(frame: DataFrame, spec: ModelSpec, months: list[str] | tuple[str, ...]) -> DataFrame:
+    """`labelled_rows` without the indicators: subscriber_id, month and LABEL."""
+    rows = population(frame.where(F.col("month").isin(sorted(months))), spec)
+    return rows.select("subscriber_id", "month", F.col(label_column(spec.kind)).alias(LABEL))
 
 
 def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
@@ -274,13 +332,24 @@ def leaf_table(model: PipelineModel, spec: ModelSpec, rows: DataFrame,
 
 def apply_leaves(spark: SparkSession, model: PipelineModel, leaves: list[dict],
                  frame: DataFrame) -> DataFrame:
-    """The frame plus leaf, leaf path, raising indicators and both leaver shares."""
+    """The frame plus leaf, leaf path, raising indicators and both leaver shares. The leaf is the
+    tree compiled to one expression (`trees.leaf_expression`): no feature vectors are built."""
     lookup = spark.createDataFrame(
         [(float(r["leaf"]), r["path"], r["raising"], float(r["rate"]), float(r["balanced_rate"]))
          for r in leaves],
         "leaf double, rule_path string, raising array<string>, rate double, balanced_rate double")
-    scored = model.transform(frame).drop("features", "rawPrediction", "probability", "prediction")
+    indicators = tree_indicators(model)
+    scored = frame.withColumn("leaf", leaf_expression(model, indicators))
     return scored.join(F.broadcast(lookup), "leaf", "left")
+
+
+def tree_indicators(model: PipelineModel) -> tuple[ind.Indicator, ...]:
+    """The indicators of a tree pipeline (`build_pipeline`) in the order the tree numbers them:
+    the vector assembler's inputs, a categorical one by its StringIndexer's output."""
+    assembler = next(s for s in model.stages if isinstance(s, VectorAssembler))
+    indexed = {s.getOutputCol(): s.getInputCol() for s in model.stages if isinstance(s, StringIndexerModel)}
+    return tuple(ind.Indicator(indexed[c], indexed[c], kind="category") if c in indexed
+                 else ind.Indicator(c, c) for c in assembler.getInputCols())
 
 
 def build_scorer(spec: ModelSpec, settings: Settings) -> Pipeline:
@@ -308,5 +377,52 @@ def with_score(rows: DataFrame, scorer: PipelineModel | None) -> DataFrame:
     """`rows` (after apply_leaves) plus SCORE: the leaf share, or the scorer's probability."""
     if scorer is None:
         return rows.withColumn(SCORE, F.col(LEAVER_SHARE))
-    scored = scorer.transform(rows)
-    return scored.select(*rows.columns, vector_to_array("lr_probability")[1].alias(SCORE))
+    return rows.withColumn(SCORE, logistic_expression(scorer))
+
+
+def logistic_expression(scorer: PipelineModel) -> Column:
+    """The probability `build_scorer`'s fitted pipeline gives, as one expression over the indicator
+    columns: log(1 + x) of each number and each category's one-hot slot, standardised (a slot
+    whose deviation is 0 gives 0), times the coefficients, plus the intercept, through the
+    logistic function. The same arithmetic as the pipeline without its vectors."""
+    stages = {type(s): s for s in scorer.stages}
+    transform, assembler = stages[SQLTransformer], stages[VectorAssembler]
+    encoder, standard, logistic = stages[OneHotEncoderModel], stages[StandardScalerModel], \
+        stages[LogisticRegressionModel]
+    logs = dict(re.findall(r"log1p\(greatest\(`([^`]+)`, 0D\)\) AS `([^`]+)`", transform.getStatement()))
+    if not logs:
+        raise ValueError(f"not a logistic scorer of this version: {transform.getStatement()[:120]!r}")
+    logged = {alias: name for name, alias in logs.items()}
+    labels = {s.getOutputCol(): (s.getInputCol(), list(s.labels)) for s in scorer.stages
+              if isinstance(s, StringIndexerModel)}
+    encoded = dict(zip(encoder.getOutputCols(), zip(encoder.getInputCols(), encoder.categorySizes,
+                                                    strict=True), strict=True))
+    keep, drop_last = encoder.getHandleInvalid() == "keep", encoder.getDropLast()
+    mean, std = standard.mean.toArray(), standard.std.toArray()
+    scale = [0.0 if v == 0 else 1.0 / v for v in std]
+    shift = mean if standard.getWithMean() else [0.0] * len(mean)
+    if not standard.getWithStd():
+        scale = [1.0] * len(mean)
+    weights = logistic.coefficients.toArray()
+    margin, constant, slot = [], float(logistic.intercept), 0
+    for column in assembler.getInputCols():
+        if column in logged:
+            value = F.log1p(F.greatest(F.col(logged[column]).cast("double"), F.lit(0.0)))
+            margin.append((value - F.lit(float(shift[slot]))) * F.lit(float(weights[slot] * scale[slot])))
+            slot += 1
+            continue
+        index_column, size = encoded[column]
+        name, cats = labels[index_column]
+        width = size - (1 if drop_last and not keep else 0) + (1 if keep and not drop_last else 0)
+        block = range(slot, slot + width)
+        constant -= sum(weights[p] * shift[p] * scale[p] for p in block)
+        hit = [weights[slot + i] * scale[slot + i] if i < width else 0.0 for i in range(len(cats) + 1)]
+        case = F.when(F.col(name).isNull(), F.lit(hit[len(cats)]))
+        for i, cat in enumerate(cats):
+            case = case.when(F.col(name) == F.lit(cat), F.lit(hit[i]))
+        margin.append(case.otherwise(F.lit(hit[len(cats)])))  # unseen: StringIndexer's last index
+        slot += width
+    if slot != len(weights):
+        raise ValueError(f"the scorer's {len(weights)} coefficients do not match its {slot} inputs")
+    total = functools.reduce(lambda a, b: a + b, margin, F.lit(constant))
+    return F.lit(1.0) / (F.lit(1.0) + F.exp(-total))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pyspark.ml import PipelineModel
 from pyspark.ml.classification import DecisionTreeClassificationModel
 from pyspark.ml.feature import StringIndexerModel
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from sparkvalue.models.indicators import Indicator
 
@@ -95,6 +97,38 @@ def tree_leaves(model: PipelineModel, indicators: tuple[Indicator, ...]) -> list
 
     walk(tree_stage(model)._call_java("rootNode"), {}, [], [], 0)
     return leaves
+
+
+def leaf_expression(model: PipelineModel, indicators: tuple[Indicator, ...]) -> Column:
+    """The pipeline's `leaf` (a double, as `model.transform` gives it) as one expression over the
+    indicator columns (`indicators.assemble_inputs`): the tree's splits as nested conditions,
+    without assembling feature vectors. A continuous split sends `value <= threshold` left (NaN
+    right), a categorical split the categories whose StringIndexer index it lists left; a value
+    the indexer did not see has index len(labels)."""
+    labels = category_labels(model)
+    slots = [(ind, labels.get(index_column(ind))) for ind in indicators]
+    counter = iter(range(1 << 30))
+
+    def goes_left(split) -> Column:
+        ind, cats = slots[split.featureIndex()]
+        value = F.col(ind.name)
+        if split.getClass().getSimpleName() == "CategoricalSplit":
+            left = {int(c) for c in split.leftCategories()}
+            known = [cats[i] for i in sorted(left) if i < len(cats)]
+            seen = F.coalesce(value.isin(*known), F.lit(False)) if known else F.lit(False)
+            if len(cats) in left:  # the bucket of unseen values (and nulls) goes left too
+                seen = seen | F.coalesce(~value.isin(*cats), F.lit(True))
+            return seen
+        return F.coalesce(value <= F.lit(float(split.threshold())), F.lit(False))
+
+    def walk(node) -> Column:
+        if node.getClass().getSimpleName() != "InternalNode":
+            return F.lit(float(next(counter)))
+        split = node.split()
+        left = walk(node.leftChild())  # left first: the leaves' numbering
+        return F.when(goes_left(split), left).otherwise(walk(node.rightChild()))
+
+    return walk(tree_stage(model)._call_java("rootNode"))
 
 
 def _narrow(bounds: _Bounds, split, side: str, cats: list[str] | None) -> _Bounds:
