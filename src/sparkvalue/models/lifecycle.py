@@ -53,6 +53,10 @@ from sparkvalue.models.trees import feature_importances
 
 log = logging.getLogger("sparkvalue")
 LEAVES_ARTIFACT = "rules/leaves.json"
+# A fit runs a Spark job per tree level, optimiser step or k-means iteration over a sample of a
+# few hundred thousand rows: one task per 100,000 rows, not one per shuffle partition, or the
+# tasks' start-up is most of the fit
+FIT_ROWS_PER_PARTITION = 100_000
 RULES_MODEL = "rules_model"  # the tree of a model whose registered pipeline is a logistic scorer
 
 
@@ -84,8 +88,11 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
     try:
         counts = class_counts(labelled_keys(frame, spec, split.train), spec)
         share = negative_share(counts, settings.models.fit_sample)
+        # the fits run a Spark job per tree level and per optimiser step over the sample's few
+        # rows: one task per FIT_ROWS_PER_PARTITION rows, not one per partition of the frame
+        tasks = max(1, math.ceil((counts[1.0] + share * counts[0.0]) / FIT_ROWS_PER_PARTITION))
         sample = training_sample(labelled_rows(frame, spec, split.train), share, settings.models.seed) \
-            .persist(StorageLevel.MEMORY_AND_DISK)
+            .coalesce(tasks).persist(StorageLevel.MEMORY_AND_DISK)
         kept = sample.count()
         if share < 1.0:
             log.info("%s: %d training rows, %d %s; learns from all of these and %.2f%% of the others "
@@ -237,9 +244,6 @@ class SegmentResult:
 
 
 SEGMENTS_ARTIFACT = "segments.json"
-# k-means runs a Spark job per iteration and k: over the sample's few rows, one task per 100,000
-# rows, not one per shuffle partition, or the tasks' start-up is most of the fit
-FIT_ROWS_PER_PARTITION = 100_000
 
 
 def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, month: str) -> SegmentResult:
