@@ -175,15 +175,16 @@ def assemble_inputs(frame: DataFrame, indicators: tuple[Indicator, ...]) -> Data
     """Key columns plus every indicator, nulls replaced by the indicator's fill value.
 
     Booleans become 0/1 doubles; categorical indicators stay strings (the pipeline
-    indexes them, so the rules can print their values).
+    indexes them, so the rules can print their values). A NaN counts as unknown too.
     """
     return frame.select("subscriber_id", "month", *input_columns(indicators))
 
 
 def input_columns(indicators: tuple[Indicator, ...]) -> list[Column]:
-    """Every indicator as `assemble_inputs` gives it."""
+    """Every indicator as `assemble_inputs` gives it (a null or NaN number becomes its fill)."""
     return [F.coalesce(F.col(i.name), F.lit("unknown")).alias(i.name) if i.categorical
-            else F.coalesce(F.col(i.name).cast("double"), F.lit(i.fill)).alias(i.name) for i in indicators]
+            else F.nanvl(F.coalesce(F.col(i.name).cast("double"), F.lit(i.fill)), F.lit(i.fill)).alias(i.name)
+            for i in indicators]
 
 
 def cancelled() -> Column:

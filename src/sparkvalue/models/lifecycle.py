@@ -88,11 +88,9 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
     try:
         counts = class_counts(labelled_keys(frame, spec, split.train), spec)
         share = negative_share(counts, settings.models.fit_sample)
-        # the fits run a Spark job per tree level and per optimiser step over the sample's few
-        # rows: one task per FIT_ROWS_PER_PARTITION rows, not one per partition of the frame
         tasks = max(1, math.ceil((counts[1.0] + share * counts[0.0]) / FIT_ROWS_PER_PARTITION))
         sample = training_sample(labelled_rows(frame, spec, split.train), share, settings.models.seed) \
-            .coalesce(tasks).persist(StorageLevel.MEMORY_AND_DISK)
+            .repartition(tasks).persist(StorageLevel.MEMORY_AND_DISK)
         kept = sample.count()
         if share < 1.0:
             log.info("%s: %d training rows, %d %s; learns from all of these and %.2f%% of the others "

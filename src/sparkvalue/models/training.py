@@ -192,9 +192,11 @@ def with_labels(frame: DataFrame, subscriber: DataFrame,
     in the others. `frame`'s rows are the subscribers still there in their month, the rows an
     outcome is defined for; `subscriber` is silver, where the events come from.
 
-    Every model's events are marked in one pass over silver (each event row marks the months
-    M-1 .. M-horizon it answers for) and joined to the frame once, so that the models' keys,
-    samples and held-out rows are filters of the frame held in memory, not joins."""
+    Every model's events are marked in one pass over silver (an event in month E marks E-1 ..
+    E-horizon, for each model the months within its own horizon and among its months: the
+    labels `ModelSpec.outcome` gives, see `indicators.event_within`) and joined to the frame
+    once, so that the models' keys, samples and held-out rows are filters of the frame held in
+    memory, not joins. `frame` must hold no cancelled rows (`model_frame` holds none)."""
     if not labelled:
         return frame
     first = min(m for _, months in labelled for m in months)
@@ -384,7 +386,8 @@ def logistic_expression(scorer: PipelineModel) -> Column:
     """The probability `build_scorer`'s fitted pipeline gives, as one expression over the indicator
     columns: log(1 + x) of each number and each category's one-hot slot, standardised (a slot
     whose deviation is 0 gives 0), times the coefficients, plus the intercept, through the
-    logistic function. The same arithmetic as the pipeline without its vectors."""
+    logistic function as Spark writes it (P(1) = 1 - 1 / (1 + e^margin)). The pipeline's arithmetic
+    without its vectors; sums may differ from it in the last bits."""
     stages = {type(s): s for s in scorer.stages}
     transform, assembler = stages[SQLTransformer], stages[VectorAssembler]
     encoder, standard, logistic = stages[OneHotEncoderModel], stages[StandardScalerModel], \
@@ -411,8 +414,8 @@ def logistic_expression(scorer: PipelineModel) -> Column:
             margin.append((value - F.lit(float(shift[slot]))) * F.lit(float(weights[slot] * scale[slot])))
             slot += 1
             continue
-        index_column, size = encoded[column]
-        name, cats = labels[index_column]
+        indexed, size = encoded[column]
+        name, cats = labels[indexed]
         width = size - (1 if drop_last and not keep else 0) + (1 if keep and not drop_last else 0)
         block = range(slot, slot + width)
         constant -= sum(weights[p] * shift[p] * scale[p] for p in block)
@@ -425,4 +428,4 @@ def logistic_expression(scorer: PipelineModel) -> Column:
     if slot != len(weights):
         raise ValueError(f"the scorer's {len(weights)} coefficients do not match its {slot} inputs")
     total = functools.reduce(lambda a, b: a + b, margin, F.lit(constant))
-    return F.lit(1.0) / (F.lit(1.0) + F.exp(-total))
+    return F.lit(1.0) - F.lit(1.0) / (F.lit(1.0) + F.exp(total))
