@@ -206,14 +206,19 @@ def with_labels(frame: DataFrame, subscriber: DataFrame,
     models = list(zip(labelled, flags, strict=True))
     events = subscriber.where((F.col("month") > first) & (F.col("month") <= last)).select(
         "subscriber_id", "month", *[spec.event().alias(f) for (spec, _), f in models])
-    marks = events.where(functools.reduce(lambda a, b: a | b, [F.col(f) for f in flags])).select(
+    either = functools.partial(functools.reduce, lambda a, b: a | b)
+    exploded = events.where(either([F.col(f) for f in flags])).select(
         "subscriber_id", F.explode(F.array(*[F.struct(F.lit(k).alias("k"), shift_month(F.col("month"), -k)
                                                       .alias("month")) for k in range(1, horizon + 1)]))
         .alias("m"), *flags)
-    marked = marks.groupBy("subscriber_id", F.col("m.month").alias("month")).agg(*[
-        F.max((F.col(f) & (F.col("m.k") <= spec.horizon) & F.col("m.month").isin(sorted(months)))
-              .cast("double")).alias(f)
-        for (spec, months), f in models])
+    # a mark counts for a model within its horizon and months only; marks no model counts are
+    # dropped before they are shuffled (a billed service looks one month back, not three)
+    counted = [F.col(f) & (F.col("m.k") <= spec.horizon) & F.col("m.month").isin(sorted(months))
+               for (spec, months), f in models]
+    marks = exploded.select("subscriber_id", F.col("m.month").alias("month"),
+                            *[c.alias(f) for c, f in zip(counted, flags, strict=True)])
+    marked = marks.where(either([F.col(f) for f in flags])).groupBy("subscriber_id", "month") \
+        .agg(*[F.max(F.col(f).cast("double")).alias(f) for f in flags])
     joined = frame.join(marked, ["subscriber_id", "month"], "left")
     return joined.select(*frame.columns, *[
         F.when(F.col("month").isin(sorted(months)), F.coalesce(F.col(f), F.lit(0.0)))
