@@ -152,6 +152,11 @@ def test_the_compiled_tree_and_logistic_scorer_give_what_their_pipelines_give(sp
         "subscriber_id", "plan", F.col("leaf").cast("double").alias("leaf"),  # without the ML metadata
         vector_to_array("lr_probability")[1].alias("p"))
     assert_approx_df_equality(compiled, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+    # a NaN number is unknown, as a null is: its fill
+    nan = spark.createDataFrame([("s-nan", float("nan"), None, "prepaid")],
+                                "subscriber_id string, minutes double, data_mb double, plan string")
+    assert assemble_inputs(nan.withColumn("month", F.lit("2026-01")), spec.indicators) \
+        .select("minutes", "data_mb").collect() == [(0.0, 0.0)]
     # an unseen plan that meets a split on the plan goes with the bucket the tree put "(other)" in
     paths = {float(leaf.index): leaf.path for leaf in leaves}
     reached = [paths[r["leaf"]] for r in compiled.where(F.col("plan") == "satellite").collect()
@@ -211,33 +216,37 @@ def test_training_holds_the_columns_it_reads_and_the_labels_joined_once(spark, b
     assert kept == ["subscriber_id", "month", "vas_news_rev", "local_min", "tenure_months"]
 
     # 2,000 subscribers over 3 months; odd ones hold the service already (outside the population),
-    # every seventh takes it in the month after
+    # every seventh takes it in the month after, some others only two months after (in March)
     subscriber = spark.range(2_000).crossJoin(
         spark.createDataFrame([("2026-01",), ("2026-02",), ("2026-03",)], "month string")).select(
         F.concat(F.lit("s"), F.col("id").cast("string")).alias("subscriber_id"), "month",
         F.lit("active").alias("status"), F.col("id").cast("double").alias("tenure_months"),
-        F.when((F.col("id") % 2 == 1) | ((F.col("id") % 7 == 0) & (F.col("month") > "2026-01")), 5.0)
+        F.when((F.col("id") % 2 == 1) | ((F.col("id") % 7 == 0) & (F.col("month") > "2026-01"))
+               | ((F.col("id") % 7 == 2) & (F.col("month") == "2026-03")), 5.0)
         .otherwise(0.0).alias("vas_news_rev"))
     spec = ModelSpec(kind="propensity-news", indicators=(Indicator("tenure_months", "tenure"),), horizon=1,
                      event=partial(billed, "vas_news_rev"),
                      population="coalesce(vas_news_rev, 0) = 0", positive="takers")
-    # a second model on the same service looks two months ahead
+    # a second model on the same service looks two months ahead, from January and February
     later = ModelSpec(kind="propensity-news_later", indicators=spec.indicators, horizon=2, event=spec.event,
                       population=spec.population, positive="takers")
-    months = ["2026-01"]
-    frame = with_labels(subscriber, subscriber, [(spec, ("2026-01",)), (later, ("2026-01",))])
-    label = label_column("propensity-news")
-    assert frame.columns == [*subscriber.columns, label, label_column("propensity-news_later")]
-    # the months without a known outcome have no label
-    assert frame.where((F.col("month") != "2026-01") & F.col(label).isNotNull()).count() == 0
-    keys = labelled_keys(frame, spec, months)
+    months = {spec: ("2026-01",), later: ("2026-01", "2026-02")}
+    frame = with_labels(subscriber, subscriber, list(months.items()))
+    labels = {spec: label_column("propensity-news"), later: label_column("propensity-news_later")}
+    assert frame.columns == [*subscriber.columns, *labels.values()]
+    for model, label in labels.items():  # the months outside a model's have no label
+        assert frame.where(~F.col("month").isin(*months[model]) & F.col(label).isNotNull()).count() == 0
+    keys = labelled_keys(frame, spec, months[spec])
     assert keys.columns == ["subscriber_id", "month", LABEL]
+    # the March-only takers count for the two-month model only
     assert {r[LABEL]: r["count"] for r in keys.groupBy(LABEL).count().collect()} == {1.0: 143, 0.0: 857}
+    assert labelled_keys(frame, later, ["2026-01"]).where(F.col(LABEL) == 1.0).count() == 286
     for model in (spec, later):
-        outcome = model.outcome(subscriber, months, model.horizon, label=LABEL)
-        expected = assemble_inputs(subscriber.where(F.col("month").isin(months) & F.expr(model.population)),
+        outcome = model.outcome(subscriber, list(months[model]), label=LABEL)
+        expected = assemble_inputs(subscriber.where(F.col("month").isin(*months[model])
+                                                    & F.expr(model.population)),
                                    model.indicators).join(outcome, ["subscriber_id", "month"])
-        assert_df_equality(labelled_rows(frame, model, months), expected,  # null elsewhere: nullable here
+        assert_df_equality(labelled_rows(frame, model, months[model]), expected,  # nullable: null elsewhere
                            ignore_row_order=True, ignore_column_order=True, ignore_nullable=True)
 
 

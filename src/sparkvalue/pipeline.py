@@ -374,7 +374,7 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     from sparkvalue.models.training import (
         frame_columns,
         frame_months,
-        labelled_months,
+        model_months,
         model_spec,
         tree_kinds,
         with_labels,
@@ -394,7 +394,7 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     # the months they read: the trees' training windows and held-out months, the segments' latest
     frame = model_frame(subscriber, graph, frame_months(settings, kinds, months))
     frame = with_labels(frame.select(*frame_columns(settings, kinds, frame.columns)), subscriber,
-                        labelled_months(settings, kinds, months)).persist(StorageLevel.MEMORY_AND_DISK)
+                        model_months(settings, kinds, months)).persist(StorageLevel.MEMORY_AND_DISK)
     for kind in kinds:
         started = time.perf_counter()
         if kind == "segments":

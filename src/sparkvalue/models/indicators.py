@@ -3,7 +3,7 @@
 An indicator is a column of the joined silver tables (or derived from last month's
 row), with the value that stands in for "unknown" (no history yet) and the short
 label that the readable tree rules print. Spark's trees take no nulls, so every
-indicator has a fill value; a fill of -1 on a ratio means "no history".
+indicator has a fill value (for a null or NaN); a fill of -1 on a ratio means "no history".
 """
 
 from __future__ import annotations
@@ -205,14 +205,6 @@ def outcome_labels(subscriber: DataFrame, months: list[str], horizon: int, *,
     chooses them (see `known_outcome_months`).
     """
     return event_within(subscriber, subscriber.where(cancelled()), months, horizon, label)
-
-
-def service_taken(revenue_column: str, subscriber: DataFrame, months: list[str], horizon: int, *,
-                  label: str = "took") -> DataFrame:
-    """`label` = 1.0 when the service (its revenue column) is billed in one of the `horizon`
-    months after M. Rows are every subscriber still there in M; the model's population
-    decides who is asked (usually those without the service in M)."""
-    return event_within(subscriber, subscriber.where(billed(revenue_column)), months, horizon, label)
 
 
 def event_months(events: DataFrame, months: list[str], horizon: int, label: str) -> DataFrame:

@@ -84,7 +84,7 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
     name = tracking.model_name(settings, spec.kind)
     split = model_split(settings, spec, months)
     holdout = labelled_rows(frame, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
-    sample = holdout
+    sample = None
     try:
         counts = class_counts(labelled_keys(frame, spec, split.train), spec)
         share = negative_share(counts, settings.models.fit_sample)
@@ -110,7 +110,8 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
             champion_auc = evaluate(spark, settings, spec, champion, holdout)[0].auc
     finally:
         for cached in (sample, holdout):
-            cached.unpersist()
+            if cached is not None:
+                cached.unpersist()
 
     mlflow.set_experiment(experiment_id=tracking.experiment(settings, spec.kind))
     with mlflow.start_run(run_name=f"{spec.kind}-{split.holdout[-1]}") as run:

@@ -220,7 +220,7 @@ def propensity_quality(spark: SparkSession, settings: Settings) -> list[Propensi
         version, params = _run_params(client, tracking.model_name(settings, kind))
         holdout = tuple(params["holdout_months"].split(","))
         spec = model_spec(settings, kind)
-        labels = spec.outcome(subscriber, list(holdout), spec.horizon, label="took")
+        labels = spec.outcome(subscriber, list(holdout), label="took")
         rows = (scored.where((F.col("model") == name) & F.col("month").isin(list(holdout))
                              & (F.col("model_version") == version))
                 .select("subscriber_id", "month", "probability").join(labels, ["subscriber_id", "month"])

@@ -29,12 +29,11 @@ assembling a feature vector per row; the registered Spark ML pipelines stay the 
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.ml import Pipeline, PipelineModel
@@ -85,9 +84,9 @@ class ModelSpec:
     max_depth: int | None = None  # None: models.max_depth
     min_instances_per_node: int | None = None  # None: models.min_instances_per_node
 
-    def outcome(self, subscriber: DataFrame, months: list[str], horizon: int, *, label: str) -> DataFrame:
+    def outcome(self, subscriber: DataFrame, months: list[str], *, label: str) -> DataFrame:
         """Key + `label` (1.0 / 0.0) of every subscriber still there in one of `months`."""
-        return ind.event_within(subscriber, subscriber.where(self.event()), months, horizon, label)
+        return ind.event_within(subscriber, subscriber.where(self.event()), months, self.horizon, label)
 
 
 def model_spec(settings: Settings, kind: str) -> ModelSpec:
@@ -162,10 +161,8 @@ def frame_months(settings: Settings, kinds: tuple[str, ...], months: list[str]) 
     """The months of the model frame that training `kinds` reads: each tree's training and
     held-out months, the latest month for the segments. Outcomes come from silver itself."""
     wanted = {months[-1]} if "segments" in kinds else set()
-    for kind in kinds:
-        if kind != "segments":
-            split = model_split(settings, model_spec(settings, kind), months)
-            wanted.update((*split.train, *split.holdout))
+    for _, labelled in model_months(settings, kinds, months):
+        wanted.update(labelled)
     return sorted(wanted)
 
 
@@ -174,8 +171,8 @@ def label_column(kind: str) -> str:
     return "label__" + re.sub(r"\W", "_", kind)
 
 
-def labelled_months(settings: Settings, kinds: tuple[str, ...],
-                    months: list[str]) -> list[tuple[ModelSpec, tuple[str, ...]]]:
+def model_months(settings: Settings, kinds: tuple[str, ...],
+                 months: list[str]) -> list[tuple[ModelSpec, tuple[str, ...]]]:
     """Each tree model of `kinds` with its training and held-out months of silver's `months`."""
     out = []
     for kind in kinds:
@@ -206,8 +203,8 @@ def with_labels(frame: DataFrame, subscriber: DataFrame,
     models = list(zip(labelled, flags, strict=True))
     events = subscriber.where((F.col("month") > first) & (F.col("month") <= last)).select(
         "subscriber_id", "month", *[spec.event().alias(f) for (spec, _), f in models])
-    either = functools.partial(functools.reduce, lambda a, b: a | b)
-    exploded = events.where(either([F.col(f) for f in flags])).select(
+    any_of = partial(reduce, lambda a, b: a | b)
+    exploded = events.where(any_of([F.col(f) for f in flags])).select(
         "subscriber_id", F.explode(F.array(*[F.struct(F.lit(k).alias("k"), shift_month(F.col("month"), -k)
                                                       .alias("month")) for k in range(1, horizon + 1)]))
         .alias("m"), *flags)
@@ -217,7 +214,7 @@ def with_labels(frame: DataFrame, subscriber: DataFrame,
                for (spec, months), f in models]
     marks = exploded.select("subscriber_id", F.col("m.month").alias("month"),
                             *[c.alias(f) for c, f in zip(counted, flags, strict=True)])
-    marked = marks.where(either([F.col(f) for f in flags])).groupBy("subscriber_id", "month") \
+    marked = marks.where(any_of([F.col(f) for f in flags])).groupBy("subscriber_id", "month") \
         .agg(*[F.max(F.col(f).cast("double")).alias(f) for f in flags])
     joined = frame.join(marked, ["subscriber_id", "month"], "left")
     return joined.select(*frame.columns, *[
@@ -236,8 +233,7 @@ def labelled_rows(frame: DataFrame, spec: ModelSpec, months: list[str] | tuple[s
 
 def labelled_keys(frame: DataFrame, spec: ModelSpec, months: list[str] | tuple[str, ...]) -> DataFrame:
     """`labelled_rows` without the indicators: subscriber_id, month and LABEL."""
-    rows = population(frame.where(F.col("month").isin(sorted(months))), spec)
-    return rows.select("subscriber_id", "month", F.col(label_column(spec.kind)).alias(LABEL))
+    return labelled_rows(frame, spec, months).select("subscriber_id", "month", LABEL)
 
 
 def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
@@ -432,5 +428,5 @@ def logistic_expression(scorer: PipelineModel) -> Column:
         slot += width
     if slot != len(weights):
         raise ValueError(f"the scorer's {len(weights)} coefficients do not match its {slot} inputs")
-    total = functools.reduce(lambda a, b: a + b, margin, F.lit(constant))
+    total = reduce(lambda a, b: a + b, margin, F.lit(constant))
     return F.lit(1.0) - F.lit(1.0) / (F.lit(1.0) + F.exp(total))

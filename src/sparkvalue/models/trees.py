@@ -8,6 +8,7 @@ Conditions on the same indicator along a path are merged into one range.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from pyspark.ml import PipelineModel
@@ -107,7 +108,7 @@ def leaf_expression(model: PipelineModel, indicators: tuple[Indicator, ...]) -> 
     the indexer did not see has index len(labels)."""
     labels = category_labels(model)
     slots = [(ind, labels.get(index_column(ind))) for ind in indicators]
-    counter = iter(range(1 << 30))
+    counter = itertools.count()
 
     def goes_left(split) -> Column:
         ind, cats = slots[split.featureIndex()]
