@@ -9,6 +9,7 @@ indicator has a fill value (for a null or NaN); a fill of -1 on a ratio means "n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial, reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -204,28 +205,46 @@ def outcome_labels(subscriber: DataFrame, months: list[str], horizon: int, *,
     Only months whose whole horizon is in `subscriber` may be labelled; the caller
     chooses them (see `known_outcome_months`).
     """
-    return event_within(subscriber, subscriber.where(cancelled()), months, horizon, label)
+    return event_within(subscriber, cancelled(), months, horizon, label)
 
 
-def event_months(events: DataFrame, months: list[str], horizon: int, label: str) -> DataFrame:
-    """(subscriber_id, month, `label` = 1.0) for each M of `months` with one of `events`' months
-    in M+1..M+horizon. Each event marks the months it answers for, so rows never multiply."""
-    in_reach = (F.col("month") > min(months)) & (F.col("month") <= add_months(max(months), horizon))
-    return (events.where(in_reach)
-            .select("subscriber_id", F.explode(F.array(*[shift_month(F.col("month"), -k)
-                                                         for k in range(1, horizon + 1)])).alias("month"))
-            .where(F.col("month").isin(sorted(months)))
-            .distinct().withColumn(label, F.lit(1.0)))
+Window = tuple[str, Column, int, tuple[str, ...]]  # (flag, event condition, horizon, months)
 
 
-def event_within(subscriber: DataFrame, events: DataFrame, months: list[str], horizon: int,
+def event_marks(silver: DataFrame, windows: list[Window]) -> DataFrame:
+    """(subscriber_id, month, one double per window's flag) in one pass over silver: the flag is
+    1.0 when a month of silver whose row meets the window's event lies in the `horizon` months
+    after `month`, `month` one of the window's months. Each event row marks the months M-1 ..
+    M-horizon it answers for; a row holds at least one 1.0 (absent: 0.0 for every flag)."""
+    first = min(m for *_, months in windows for m in months)
+    last = max(add_months(max(months), horizon) for _, _, horizon, months in windows)
+    reach = max(horizon for _, _, horizon, _ in windows)
+    flags = [flag for flag, *_ in windows]
+    any_of = partial(reduce, lambda a, b: a | b)
+    events = silver.where((F.col("month") > first) & (F.col("month") <= last)).select(
+        "subscriber_id", "month", *[event.alias(flag) for flag, event, _, _ in windows])
+    exploded = events.where(any_of([F.col(f) for f in flags])).select(
+        "subscriber_id", F.explode(F.array(*[F.struct(F.lit(k).alias("k"), shift_month(F.col("month"), -k)
+                                                      .alias("month")) for k in range(1, reach + 1)]))
+        .alias("m"), *flags)
+    # a mark counts for a window within its horizon and months only; marks no window counts are
+    # dropped before they are shuffled (a one-month window looks one month back, not three)
+    counted = [(F.col(flag) & (F.col("m.k") <= horizon) & F.col("m.month").isin(sorted(months))).alias(flag)
+               for flag, _, horizon, months in windows]
+    marks = exploded.select("subscriber_id", F.col("m.month").alias("month"), *counted)
+    return marks.where(any_of([F.col(f) for f in flags])).groupBy("subscriber_id", "month") \
+        .agg(*[F.max(F.col(f).cast("double")).alias(f) for f in flags])
+
+
+def event_within(subscriber: DataFrame, event: Column, months: list[str], horizon: int,
                  label: str) -> DataFrame:
-    """Per subscriber still there in M (of `months`): 1.0 if one of `events`' months is in
-    M+1..M+horizon, else 0.0."""
+    """Per subscriber still there in M (of `months`): 1.0 if a month whose row meets `event` is
+    in M+1..M+horizon, else 0.0."""
     return (
         subscriber.where(F.col("month").isin(months) & (F.col("status") != "cancelled"))
         .select("subscriber_id", "month")
-        .join(event_months(events, months, horizon, label), ["subscriber_id", "month"], "left")
+        .join(event_marks(subscriber, [(label, event, horizon, tuple(months))]), ["subscriber_id", "month"],
+              "left")
         .fillna({label: 0.0})
     )
 

@@ -52,7 +52,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sparkvalue.config import SERVICE_REVENUE, ConfigError, Settings
-from sparkvalue.features.months import add_months, shift_month
+from sparkvalue.features.months import add_months
 from sparkvalue.models import indicators as ind
 from sparkvalue.models.trees import index_column, leaf_expression, rule_text, tree_leaves
 
@@ -86,7 +86,7 @@ class ModelSpec:
 
     def outcome(self, subscriber: DataFrame, months: list[str], *, label: str) -> DataFrame:
         """Key + `label` (1.0 / 0.0) of every subscriber still there in one of `months`."""
-        return ind.event_within(subscriber, subscriber.where(self.event()), months, self.horizon, label)
+        return ind.event_within(subscriber, self.event(), months, self.horizon, label)
 
 
 def model_spec(settings: Settings, kind: str) -> ModelSpec:
@@ -189,33 +189,16 @@ def with_labels(frame: DataFrame, subscriber: DataFrame,
     in the others. `frame`'s rows are the subscribers still there in their month, the rows an
     outcome is defined for; `subscriber` is silver, where the events come from.
 
-    Every model's events are marked in one pass over silver (an event in month E marks E-1 ..
-    E-horizon, for each model the months within its own horizon and among its months: the
-    labels `ModelSpec.outcome` gives, see `indicators.event_within`) and joined to the frame
-    once, so that the models' keys, samples and held-out rows are filters of the frame held in
-    memory, not joins. `frame` must hold no cancelled rows (`model_frame` holds none)."""
+    Every model's events are marked in one pass over silver (`indicators.event_marks`, which
+    `ModelSpec.outcome` uses too) and joined to the frame once, so that the models' keys,
+    samples and held-out rows are filters of the frame held in memory, not joins. `frame` must
+    hold no cancelled rows (`model_frame` holds none)."""
     if not labelled:
         return frame
-    first = min(m for _, months in labelled for m in months)
-    last = max(add_months(max(months), spec.horizon) for spec, months in labelled)
-    horizon = max(spec.horizon for spec, _ in labelled)
     flags = [f"_event{i}" for i in range(len(labelled))]
     models = list(zip(labelled, flags, strict=True))
-    events = subscriber.where((F.col("month") > first) & (F.col("month") <= last)).select(
-        "subscriber_id", "month", *[spec.event().alias(f) for (spec, _), f in models])
-    any_of = partial(reduce, lambda a, b: a | b)
-    exploded = events.where(any_of([F.col(f) for f in flags])).select(
-        "subscriber_id", F.explode(F.array(*[F.struct(F.lit(k).alias("k"), shift_month(F.col("month"), -k)
-                                                      .alias("month")) for k in range(1, horizon + 1)]))
-        .alias("m"), *flags)
-    # a mark counts for a model within its horizon and months only; marks no model counts are
-    # dropped before they are shuffled (a billed service looks one month back, not three)
-    counted = [F.col(f) & (F.col("m.k") <= spec.horizon) & F.col("m.month").isin(sorted(months))
-               for (spec, months), f in models]
-    marks = exploded.select("subscriber_id", F.col("m.month").alias("month"),
-                            *[c.alias(f) for c, f in zip(counted, flags, strict=True)])
-    marked = marks.where(any_of([F.col(f) for f in flags])).groupBy("subscriber_id", "month") \
-        .agg(*[F.max(F.col(f).cast("double")).alias(f) for f in flags])
+    marked = ind.event_marks(subscriber, [(f, spec.event(), spec.horizon, tuple(months))
+                                          for (spec, months), f in models])
     joined = frame.join(marked, ["subscriber_id", "month"], "left")
     return joined.select(*frame.columns, *[
         F.when(F.col("month").isin(sorted(months)), F.coalesce(F.col(f), F.lit(0.0)))
