@@ -25,7 +25,7 @@ files for ingest, Delta tables for the others) and out (`numOutputRows` of the D
 commits made while the stage ran), peak resident memory of the driver JVM and of the
 whole process tree, and spill (memory and disk bytes spilled by the tasks that finished
 while the stage ran, from the Spark event log). Results:
-benchmarks/results/<out>/results.{json,md}.
+benchmarks/results/<out>/results.{json,md}, and the monthly job's log as monthly-<size>.log.
 """
 
 from __future__ import annotations
@@ -209,6 +209,8 @@ def main() -> None:
         log, samples, started = work / "monthly.log", [], time.time()
         whole = run_stage("monthly", ["run", "--month", month, "--train"], env_dir=work, log=log,
                           samples=samples)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, out / f"monthly-{n}.log")  # the job's own log (it names no subscriber)
         tasks, windows, con = task_spills(events, started), stage_windows(log), duckdb_connect()
         commits = delta_commits(lakehouse)  # read once, split by the stage windows
         for kind in ("ingest", "features", "train", "score", "recommend", "evaluate"):
