@@ -164,7 +164,8 @@ def main() -> None:
     parser.add_argument("--out", default="monthly", help="folder under benchmarks/results")
     parser.add_argument("--keep", action="store_true", help="keep the data of each size")
     parser.add_argument("--reuse", action="store_true",
-                        help="skip the set-up stages of a size whose data a --keep run left")
+                        help="skip the set-up stages of a size that a --keep run, or an interrupted "
+                             "one, finished (its figures are reported as from an earlier run)")
     args = parser.parse_args()
     from sparkvalue.config import load_config
     from sparkvalue.generate.extracts import month_list
@@ -196,16 +197,27 @@ def main() -> None:
         setup = [("setup: generate", ["generate"]),
                  ("setup: ingest history", ["ingest", *per_month]),
                  ("setup: features history", ["features", *per_month])]
-        if not (args.reuse and (lakehouse / "silver").is_dir()):
-            for stage, cmd in setup:
-                started, since_ms = time.time(), int(time.time() * 1000)
-                result = run_stage(stage, cmd, env_dir=work, log=work / f"{stage.replace(' ', '_')}.log")
-                tasks = task_spills(events, started)
-                written = rows_written(delta_commits(lakehouse), since_ms, 2**62)
-                result.update(subscribers=n, rows=f"out {written:,}", **spill(tasks, started, time.time()))
-                results.append(result)
-                print(json.dumps(result), flush=True)
-                write_report(results, out, "Monthly job and training job", command)
+        # a marker per finished set-up stage, so that --reuse goes on where an interrupted run
+        # stopped (the set-up of 3.2M and 6.4M takes hours); a silver folder without markers is
+        # the complete set-up of a --keep run from before them
+        finished = lakehouse.parent / "setup-finished"
+        before_markers = (lakehouse / "silver").is_dir() and not finished.is_dir()
+        for stage, cmd in setup:
+            marker = finished / stage.replace(": ", "-").replace(" ", "-")
+            if args.reuse and (before_markers or marker.exists()):
+                if marker.exists():  # its figures, measured by the run that did it
+                    results.append({**json.loads(marker.read_text()), "stage": f"{stage} (earlier run)"})
+                continue
+            started, since_ms = time.time(), int(time.time() * 1000)
+            result = run_stage(stage, cmd, env_dir=work, log=work / f"{stage.replace(' ', '_')}.log")
+            tasks = task_spills(events, started)
+            written = rows_written(delta_commits(lakehouse), since_ms, 2**62)
+            result.update(subscribers=n, rows=f"out {written:,}", **spill(tasks, started, time.time()))
+            results.append(result)
+            print(json.dumps(result), flush=True)
+            write_report(results, out, "Monthly job and training job", command)
+            finished.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(result))
         log, samples, started = work / "monthly.log", [], time.time()
         whole = run_stage("monthly", ["run", "--month", month, "--train"], env_dir=work, log=log,
                           samples=samples)
