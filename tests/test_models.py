@@ -131,12 +131,13 @@ def test_the_compiled_tree_and_logistic_scorer_give_what_their_pipelines_give(sp
         ((F.col("id") * 7) % 113).cast("double").alias("data_mb"),
         F.element_at(F.array(F.lit("prepaid"), F.lit("postpaid"), F.lit("corporate")),
                      (F.col("id") % 3 + 1).cast("int")).alias("plan"),
+        F.when(F.col("id") % 5 == 0, "5g").otherwise("4g").alias("handset"),
         (((F.col("id") % 97 > 40) & (F.col("id") % 3 == 0)) | ((F.col("id") * 7) % 113 < 20)
-         | (F.col("id") % 11 == 0)).cast("double").alias(LABEL))
+         | ((F.col("id") % 5 == 0) & (F.col("id") % 2 == 0))).cast("double").alias(LABEL))
     rows = rows.withColumn(WEIGHT, F.lit(1.0)).withColumn(SAMPLE_WEIGHT, F.lit(1.0))
     spec = ModelSpec(kind="propensity-test", horizon=1, scorer="logistic", indicators=(
         Indicator("minutes", "minutes"), Indicator("data_mb", "data"),
-        Indicator("plan", "plan", kind="category")))
+        Indicator("plan", "plan", kind="category"), Indicator("handset", "handset", kind="category")))
     tree = build_pipeline(spec, base_settings, max_depth=4).fit(rows)
     scorer = build_scorer(spec, base_settings).fit(rows)
     unseen = rows.limit(50).withColumn("plan", F.lit("satellite"))
@@ -144,7 +145,8 @@ def test_the_compiled_tree_and_logistic_scorer_give_what_their_pipelines_give(sp
     leaves = tree_leaves(tree, spec.indicators)
     assert len(leaves) >= 4
     assert tree_indicators(tree) == (Indicator("minutes", "minutes"), Indicator("data_mb", "data_mb"),
-                                     Indicator("plan", "plan", kind="category"))
+                                     Indicator("plan", "plan", kind="category"),
+                                     Indicator("handset", "handset", kind="category"))
 
     compiled = frame.select("subscriber_id", "plan", leaf_expression(tree, spec.indicators).alias("leaf"),
                             logistic_expression(scorer).alias("p"))
@@ -153,8 +155,9 @@ def test_the_compiled_tree_and_logistic_scorer_give_what_their_pipelines_give(sp
         vector_to_array("lr_probability")[1].alias("p"))
     assert_approx_df_equality(compiled, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
     # a NaN number is unknown, as a null is: its fill
-    nan = spark.createDataFrame([("s-nan", float("nan"), None, "prepaid")],
-                                "subscriber_id string, minutes double, data_mb double, plan string")
+    nan = spark.createDataFrame([("s-nan", float("nan"), None, "prepaid", "4g")],
+                                "subscriber_id string, minutes double, data_mb double, plan string, "
+                                "handset string")
     assert assemble_inputs(nan.withColumn("month", F.lit("2026-01")), spec.indicators) \
         .select("minutes", "data_mb").collect() == [(0.0, 0.0)]
     # an unseen plan that meets a split on the plan goes with the bucket the tree put "(other)" in

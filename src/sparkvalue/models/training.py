@@ -45,7 +45,6 @@ from pyspark.ml.feature import (
     StandardScaler,
     StandardScalerModel,
     StringIndexer,
-    StringIndexerModel,
     VectorAssembler,
 )
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -54,7 +53,7 @@ from pyspark.sql import functions as F
 from sparkvalue.config import SERVICE_REVENUE, ConfigError, Settings
 from sparkvalue.features.months import add_months
 from sparkvalue.models import indicators as ind
-from sparkvalue.models.trees import index_column, leaf_expression, rule_text, tree_leaves
+from sparkvalue.models.trees import index_column, indexed_columns, leaf_expression, rule_text, tree_leaves
 
 log = logging.getLogger("sparkvalue")
 
@@ -278,9 +277,9 @@ def with_weights(rows: DataFrame, weights: dict[float, float]) -> DataFrame:
 
 def build_pipeline(spec: ModelSpec, settings: Settings, *, max_depth: int | None = None) -> Pipeline:
     m = settings.models
-    stages = [StringIndexer(inputCol=i.name, outputCol=index_column(i), handleInvalid="keep",
-                            stringOrderType="alphabetAsc")
-              for i in spec.indicators if i.categorical]
+    categorical = [i for i in spec.indicators if i.categorical]
+    stages = [category_indexer([i.name for i in categorical], [index_column(i) for i in categorical])] \
+        if categorical else []
     stages.append(VectorAssembler(inputCols=[index_column(i) for i in spec.indicators],
                                   outputCol="features"))
     stages.append(DecisionTreeClassifier(
@@ -289,6 +288,13 @@ def build_pipeline(spec: ModelSpec, settings: Settings, *, max_depth: int | None
         minInstancesPerNode=spec.min_instances_per_node or m.min_instances_per_node,
         maxBins=m.max_bins, seed=m.seed, impurity="gini"))
     return Pipeline(stages=stages)
+
+
+def category_indexer(inputs: list[str], outputs: list[str]) -> StringIndexer:
+    """One StringIndexer for every categorical column (one pass over the rows to fit, one stage to
+    save and load): categories in alphabetical order, an unseen one gets the last index."""
+    return StringIndexer(inputCols=inputs, outputCols=outputs, handleInvalid="keep",
+                         stringOrderType="alphabetAsc")
 
 
 def leaf_table(model: PipelineModel, spec: ModelSpec, rows: DataFrame,
@@ -333,7 +339,7 @@ def tree_indicators(model: PipelineModel) -> tuple[ind.Indicator, ...]:
     """The indicators of a tree pipeline (`build_pipeline`) in the order the tree numbers them:
     the vector assembler's inputs, a categorical one by its StringIndexer's output."""
     assembler = next(s for s in model.stages if isinstance(s, VectorAssembler))
-    indexed = {s.getOutputCol(): s.getInputCol() for s in model.stages if isinstance(s, StringIndexerModel)}
+    indexed = {out: column for out, (column, _) in indexed_columns(model).items()}
     return tuple(ind.Indicator(indexed[c], indexed[c], kind="category") if c in indexed
                  else ind.Indicator(c, c) for c in assembler.getInputCols())
 
@@ -346,8 +352,9 @@ def build_scorer(spec: ModelSpec, settings: Settings) -> Pipeline:
     categorical = [i for i in spec.indicators if i.categorical]
     logs = ", ".join(f"log1p(greatest(`{c}`, 0D)) AS `{c}__log`" for c in numeric)
     stages = [SQLTransformer(statement=f"SELECT *, {logs} FROM __THIS__")]
-    stages += [StringIndexer(inputCol=i.name, outputCol=f"{i.name}__lr_index", handleInvalid="keep",
-                             stringOrderType="alphabetAsc") for i in categorical]
+    if categorical:
+        stages.append(category_indexer([i.name for i in categorical],
+                                       [f"{i.name}__lr_index" for i in categorical]))
     stages.append(OneHotEncoder(inputCols=[f"{i.name}__lr_index" for i in categorical],
                                 outputCols=[f"{i.name}__onehot" for i in categorical], handleInvalid="keep"))
     stages.append(VectorAssembler(inputCols=[f"{c}__log" for c in numeric]
@@ -380,8 +387,7 @@ def logistic_expression(scorer: PipelineModel) -> Column:
     if not logs:
         raise ValueError(f"not a logistic scorer of this version: {transform.getStatement()[:120]!r}")
     logged = {alias: name for name, alias in logs.items()}
-    labels = {s.getOutputCol(): (s.getInputCol(), list(s.labels)) for s in scorer.stages
-              if isinstance(s, StringIndexerModel)}
+    labels = indexed_columns(scorer)
     encoded = dict(zip(encoder.getOutputCols(), zip(encoder.getInputCols(), encoder.categorySizes,
                                                     strict=True), strict=True))
     keep, drop_last = encoder.getHandleInvalid() == "keep", encoder.getDropLast()

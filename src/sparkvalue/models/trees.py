@@ -64,10 +64,25 @@ def tree_stage(model: PipelineModel) -> DecisionTreeClassificationModel:
     return tree
 
 
+def indexed_columns(model: PipelineModel) -> dict[str, tuple[str, list[str]]]:
+    """Indexed column -> (the column it indexes, the category each index stands for), from the
+    pipeline's StringIndexer models: one per column (models trained before 2026-12) or one
+    indexing every column at once."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for stage in model.stages:
+        if not isinstance(stage, StringIndexerModel):
+            continue
+        if stage.isSet(stage.inputCols):
+            out.update(zip(stage.getOutputCols(), zip(stage.getInputCols(), map(list, stage.labelsArray),
+                                                      strict=True), strict=True))
+        else:
+            out[stage.getOutputCol()] = (stage.getInputCol(), list(stage.labels))
+    return out
+
+
 def category_labels(model: PipelineModel) -> dict[str, list[str]]:
     """Indexed column -> the category each index stands for."""
-    return {stage.getOutputCol(): list(stage.labels) for stage in model.stages
-            if isinstance(stage, StringIndexerModel)}
+    return {column: labels for column, (_, labels) in indexed_columns(model).items()}
 
 
 def tree_leaves(model: PipelineModel, indicators: tuple[Indicator, ...]) -> list[Leaf]:
