@@ -166,6 +166,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="skip the set-up stages of a size that a --keep run, or an interrupted "
                              "one, finished (its figures are reported as from an earlier run)")
+    parser.add_argument("--setup-only", action="store_true",
+                        help="stop after the set-up (with --keep: the monthly job runs later with --reuse)")
     args = parser.parse_args()
     from sparkvalue.config import load_config
     from sparkvalue.generate.extracts import month_list
@@ -218,6 +220,8 @@ def main() -> None:
             write_report(results, out, "Monthly job and training job", command)
             finished.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps(result))
+        if args.setup_only:
+            continue
         log, samples, started = work / "monthly.log", [], time.time()
         whole = run_stage("monthly", ["run", "--month", month, "--train"], env_dir=work, log=log,
                           samples=samples)

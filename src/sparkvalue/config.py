@@ -175,6 +175,7 @@ class Models(_Section):
     seed: int
     champion_tolerance: float = Field(ge=0, le=1)
     name_prefix: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    concurrent_fits: int = Field(2, ge=1, le=16)  # models trained at once (threads of one Spark app)
 
 
 SERVICE_REVENUE = {"news": "vas_news_rev", "crbt": "vas_crbt_rev", "data_pack": "vas_data_pack_rev"}

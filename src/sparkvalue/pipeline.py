@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -395,7 +396,8 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     frame = model_frame(subscriber, graph, frame_months(settings, kinds, months))
     frame = with_labels(frame.select(*frame_columns(settings, kinds, frame.columns)), subscriber,
                         model_months(settings, kinds, months)).persist(StorageLevel.MEMORY_AND_DISK)
-    for kind in kinds:
+
+    def fit(kind: str):
         started = time.perf_counter()
         if kind == "segments":
             result = lifecycle.train_segments(spark, settings, frame.where(F.col("month") == months[-1]),
@@ -403,10 +405,26 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
         else:
             result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), frame, months,
                                           max_depth=max_depth)
-            _write_rules(spark, lakehouse, result)
-        summary.results.append(result)
-        summary.seconds[kind] = round(time.perf_counter() - started, 2)
+        return result, round(time.perf_counter() - started, 2)
+
+    # `models.concurrent_fits` models at a time, threads of this Spark application: much of a
+    # model's time is the driver's (MLflow, saving and loading model files, planning), which
+    # another model's Spark jobs fill. A model that fails does not stop the others; the rules of
+    # those trained are written, then the first failure is raised.
+    failures = []
+    with ThreadPoolExecutor(settings.models.concurrent_fits, thread_name_prefix="train") as pool:
+        futures = [(kind, pool.submit(fit, kind)) for kind in kinds]
+        for kind, future in futures:
+            try:
+                result, summary.seconds[kind] = future.result()
+            except Exception as exc:  # noqa: BLE001 - raised below, once the others are done
+                failures.append(exc)
+                continue
+            summary.results.append(result)
     frame.unpersist()
+    _write_rules(spark, lakehouse, [r for r in summary.results if isinstance(r, lifecycle.TrainResult)])
+    if failures:
+        raise failures[0]
     return summary
 
 
@@ -436,15 +454,20 @@ def _log_value_ahp(settings: Settings):
     return model
 
 
-def _write_rules(spark: SparkSession, lakehouse: str, result) -> None:
-    """The new version's leaves (gold.model_rules) and held-out lift table (gold.model_lift)."""
+def _write_rules(spark: SparkSession, lakehouse: str, results: list) -> None:
+    """The new versions' leaves (gold.model_rules) and held-out lift tables (gold.model_lift), one
+    write per table for every model trained."""
     from sparkvalue.models import columns as gold
 
-    rules = [(r["leaf"], r["rule"], r["path"], r["depth"], r["rows"], r["positives"], float(r["rate"]),
-              float(r["balanced_rate"]), r["raising"], result.promoted) for r in result.leaves]
-    m = result.metrics
-    lift = [(d["decile"], float(d["rows"]), float(d["positives"]), float(d["rate"]), m.base_rate,
-             float(d["lift"]), ",".join(result.split.holdout)) for d in m.deciles]
+    if not results:
+        return
+    rules = [(x.name, x.version, r["leaf"], r["rule"], r["path"], r["depth"], r["rows"], r["positives"],
+              float(r["rate"]), float(r["balanced_rate"]), r["raising"], x.promoted)
+             for x in results for r in x.leaves]
+    lift = [(x.name, x.version, d["decile"], float(d["rows"]), float(d["positives"]), float(d["rate"]),
+             x.metrics.base_rate, float(d["lift"]), ",".join(x.split.holdout))
+            for x in results for d in x.metrics.deciles]
+    versions = " OR ".join(f"(model_name = '{x.name}' AND model_version = {x.version})" for x in results)
     for table, contract, rows, schema in (
         ("model_rules", gold.MODEL_RULES, rules,
          "leaf int, rule string, rule_path string, depth int, subscribers long, leavers long, "
@@ -454,13 +477,11 @@ def _write_rules(spark: SparkSession, lakehouse: str, result) -> None:
          "decile int, subscribers double, positives double, rate double, base_rate double, lift double, "
          "holdout_months string"),
     ):
-        df = (spark.createDataFrame(rows, schema)
-              .select(F.lit(result.name).alias("model_name"), F.lit(result.version).alias("model_version"),
-                      "*", F.current_timestamp().alias("trained_at"))
+        df = (spark.createDataFrame(rows, "model_name string, model_version int, " + schema)
+              .withColumn("trained_at", F.current_timestamp())
               .select(*[c for c, _, _ in contract]))
         doc = lh.GOLD[table]
-        _write_checked(df, lh.table_path(lakehouse, doc), doc,
-                       f"model_name = '{result.name}' AND model_version = {result.version}")
+        _write_checked(df, lh.table_path(lakehouse, doc), doc, versions)
 
 
 @dataclass
@@ -497,8 +518,8 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     graph = lh.read_table(spark, lakehouse, "silver.graph_features")
     frame = model_frame(subscriber, graph, months).persist(StorageLevel.MEMORY_AND_DISK)
     summary = ScoreSummary(months, {}, {})
-    outputs: dict[str, DataFrame] = {}
-    for kind in ("stickiness", "anomaly"):
+
+    def tree_table(kind: str) -> DataFrame:
         started = time.perf_counter()
         spec = model_spec(settings, kind)
         name = tracking.model_name(settings, kind)
@@ -522,11 +543,38 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
                 F.col("raising").alias("fired_indicators"), "leaf", "rule_path", *stamp)
             out = out.withColumn("is_anomalous", F.col("anomaly_score") >= settings.anomaly.flag_threshold)
         out = out.withColumn("leaf", F.col("leaf").cast("int")).select(*names(getattr(gold, kind.upper())))
-        outputs[kind] = _write_table(spark, out, lh.GOLD[kind], lakehouse, in_months, started, summary)
         summary.versions[kind] = champion.version
+        return _write_table(spark, out, lh.GOLD[kind], lakehouse, in_months, started, summary)
 
+    def propensity_table() -> None:
+        started = time.perf_counter()
+        propensity = _propensity(spark, settings, client, frame, scored_at, summary)
+        _write_table(spark, propensity.select(*names(gold.PROPENSITY)), lh.GOLD["propensity"], lakehouse,
+                     in_months, started, summary)
+        propensity.unpersist()
+
+    # two chains at once, each a thread of this Spark application (one's driver-side work, model
+    # loading and Delta commits, overlaps the other's jobs): anomaly and propensity beside
+    # stickiness, value, segments and long-distance targets, which need each other in that order
+    with ThreadPoolExecutor(1, thread_name_prefix="score") as side:
+        aside = side.submit(lambda: (tree_table("anomaly"), propensity_table()))
+        _score_chain(spark, settings, client, frame, subscriber, tree_table("stickiness"), in_months,
+                     scored_at, summary)
+        aside.result()
+    frame.unpersist()
+    return summary
+
+
+def _score_chain(spark: SparkSession, settings: Settings, client, frame: DataFrame, subscriber: DataFrame,
+                 stickiness: DataFrame, in_months: str, scored_at, summary: ScoreSummary) -> None:
+    """gold.value and value_tiers, segment_profiles and segments, ld_targets (`score`)."""
+    from sparkvalue.features.columns import names
+    from sparkvalue.models import columns as gold
+    from sparkvalue.models import lifecycle, tracking
+
+    lakehouse = settings.path("lakehouse")
     started = time.perf_counter()
-    value, tiers = _value(spark, settings, frame, outputs["stickiness"], subscriber, scored_at)
+    value, tiers = _value(spark, settings, frame, stickiness, subscriber, scored_at)
     _write_table(spark, value.select(*names(gold.VALUE)), lh.GOLD["value"], lakehouse, in_months, started,
                  summary)
     started = time.perf_counter()
@@ -540,8 +588,8 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     version = champion.version
     stamp = [F.lit(name).alias("model_name"), F.lit(version).alias("model_version"),
              scored_at.alias("scored_at")]
-    profiles, assigned = _segment_profiles(spark, settings, frame, seg_model, seg_meta, value,
-                                           outputs["stickiness"], stamp)
+    profiles, assigned = _segment_profiles(spark, settings, frame, seg_model, seg_meta, value, stickiness,
+                                           stamp)
     _write_table(spark, profiles.select(*names(gold.SEGMENT_PROFILES)), lh.GOLD["segment_profiles"],
                  lakehouse, in_months, started, summary)
     profiles = lh.read_table(spark, lakehouse, "gold.segment_profiles").where(in_months)
@@ -553,16 +601,8 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     assigned.unpersist()
 
     started = time.perf_counter()
-    propensity = _propensity(spark, settings, client, frame, scored_at, summary)
-    _write_table(spark, propensity.select(*names(gold.PROPENSITY)), lh.GOLD["propensity"], lakehouse,
-                 in_months, started, summary)
-    propensity.unpersist()
-
-    started = time.perf_counter()
     _write_table(spark, _ld_targets(settings, frame, segments_out, scored_at).select(*names(gold.LD_TARGETS)),
                  lh.GOLD["ld_targets"], lakehouse, in_months, started, summary)
-    frame.unpersist()
-    return summary
 
 
 def _segment_profiles(spark: SparkSession, settings: Settings, frame: DataFrame, model, meta: list[dict],
@@ -759,8 +799,11 @@ def recommend(spark: SparkSession, settings: Settings,
                  in_months, started, summary)
     summary.strategies = {r["strategy"]: r["n"] for r in
                           matrix.groupBy("strategy").agg(F.count("*").alias("n")).collect()}
-    _recommend_offers(spark, settings, months, matrix, in_months, scored_at, summary)
-    _marketing_tables(spark, settings, months, in_months, summary)
+    # the offers and the other marketing tables (which do not read them) at once, in two threads
+    with ThreadPoolExecutor(1, thread_name_prefix="recommend") as side:
+        aside = side.submit(_marketing_tables, spark, settings, months, in_months, summary)
+        _recommend_offers(spark, settings, months, matrix, in_months, scored_at, summary)
+        aside.result()
     return summary
 
 
@@ -837,11 +880,6 @@ def contact_months(spark: SparkSession, settings: Settings) -> list[str]:
 def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> EvaluateSummary:
     """Campaign results and uplift by propensity decile of the contacts made in `months`; the
     subscriber tags, marketing track and KPIs of those months."""
-    from sparkvalue.closedloop import campaigns, kpis, tags
-    from sparkvalue.features.columns import names
-    from sparkvalue.features.months import previous_month
-    from sparkvalue.models import columns as gold
-
     months = sorted(set(months))
     lakehouse = settings.path("lakehouse")
     in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
@@ -851,6 +889,22 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
                                                                                   "revenue")
     segments = lh.read_table(spark, lakehouse, "gold.segments").where(in_months)
     summary = EvaluateSummary(months, {})
+    # the subscriber tags and KPIs in a second thread, beside the campaign tables and the track
+    with ThreadPoolExecutor(1, thread_name_prefix="evaluate") as side:
+        aside = side.submit(_tags_and_kpis, spark, settings, months, in_months, history, summary)
+        _campaign_tables(spark, settings, in_months, contacts, revenue, segments, summary)
+        aside.result()
+    return summary
+
+
+def _campaign_tables(spark: SparkSession, settings: Settings, in_months: str, contacts: DataFrame,
+                     revenue: DataFrame, segments: DataFrame, summary: EvaluateSummary) -> None:
+    """gold.campaign_results, campaign_uplift and marketing_track (`evaluate`)."""
+    from sparkvalue.closedloop import campaigns, tags
+    from sparkvalue.features.columns import names
+    from sparkvalue.models import columns as gold
+
+    lakehouse = settings.path("lakehouse")
     started = time.perf_counter()
     results = campaigns.campaign_results(contacts, revenue, segments, settings)
     _write_table(spark, results.select(*names(gold.CAMPAIGN_RESULTS)), lh.GOLD["campaign_results"], lakehouse,
@@ -861,6 +915,23 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     if uplift is not None:
         _write_table(spark, uplift.select(*names(gold.CAMPAIGN_UPLIFT)), lh.GOLD["campaign_uplift"],
                      lakehouse, in_months, started, summary)
+    started = time.perf_counter()
+    recommended = lh.read_table(spark, lakehouse, "gold.recommendations").where(in_months) \
+        .where("recommended")
+    track = tags.marketing_track(recommended, contacts, revenue)
+    _write_table(spark, track.select(*names(gold.MARKETING_TRACK)), lh.GOLD["marketing_track"], lakehouse,
+                 in_months, started, summary)
+
+
+def _tags_and_kpis(spark: SparkSession, settings: Settings, months: list[str], in_months: str,
+                   history: DataFrame, summary: EvaluateSummary) -> None:
+    """gold.subscriber_tags and gold.kpis (`evaluate`)."""
+    from sparkvalue.closedloop import kpis, tags
+    from sparkvalue.features.columns import names
+    from sparkvalue.features.months import previous_month
+    from sparkvalue.models import columns as gold
+
+    lakehouse = settings.path("lakehouse")
 
     def gold_table(name: str) -> DataFrame:
         return lh.read_table(spark, lakehouse, f"gold.{name}").where(in_months)
@@ -871,10 +942,6 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
                                            tags.contact_tags(history, months_df))
     _write_table(spark, subscriber_tags.select(*names(gold.SUBSCRIBER_TAGS)), lh.GOLD["subscriber_tags"],
                  lakehouse, in_months, started, summary)
-    started = time.perf_counter()
-    track = tags.marketing_track(gold_table("recommendations").where("recommended"), contacts, revenue)
-    _write_table(spark, track.select(*names(gold.MARKETING_TRACK)), lh.GOLD["marketing_track"], lakehouse,
-                 in_months, started, summary)
     started = time.perf_counter()
     with_previous = [*months, previous_month(months[0])]
     silver_in = F.col("month").isin(with_previous)
@@ -887,4 +954,3 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
                       history, months)
     _write_table(spark, table.select(*names(gold.KPIS)), lh.GOLD["kpis"], lakehouse, in_months, started,
                  summary)
-    return summary

@@ -113,8 +113,10 @@ def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: 
             if cached is not None:
                 cached.unpersist()
 
-    mlflow.set_experiment(experiment_id=tracking.experiment(settings, spec.kind))
-    with mlflow.start_run(run_name=f"{spec.kind}-{split.holdout[-1]}") as run:
+    # the experiment is named per run, not set: models train in threads (pipeline.train), and
+    # MLflow's active experiment is one per process while its active run is one per thread
+    with mlflow.start_run(experiment_id=tracking.experiment(settings, spec.kind),
+                          run_name=f"{spec.kind}-{split.holdout[-1]}") as run:
         stage = model.stages[-1]
         mlflow.log_params({
             "kind": spec.kind, "horizon_months": spec.horizon, "population": spec.population or "all",
@@ -269,8 +271,8 @@ def train_segments(spark: SparkSession, settings: Settings, frame: DataFrame, mo
             champion_score = seg.silhouette(mlflow.spark.load_model(current.uri), sample)
         else:
             log.info("%s: the champion used other features (%s); no comparison", name, logged)
-    mlflow.set_experiment(experiment_id=tracking.experiment(settings, "segments"))
-    with mlflow.start_run(run_name=f"segments-{month}") as run:
+    with mlflow.start_run(experiment_id=tracking.experiment(settings, "segments"),
+                          run_name=f"segments-{month}") as run:
         mlflow.log_params({"month": month, "features": ",".join(cfg.features),
                            "k_range": list(cfg.k_range), "k": fit.k, "sample_rows": sample.count(),
                            "seed": settings.models.seed})
