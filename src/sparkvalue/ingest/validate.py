@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from sparkvalue.contract.fields import DataFrameMissingColumnError, Field, RawTable
 from sparkvalue.privacy import pseudonymise
@@ -48,27 +49,42 @@ def _reason(rule: str, column: str, shown: Column, expected: str) -> Column:
                     F.lit(f" ({expected})"))
 
 
+def _source_types(raw: DataFrame) -> dict[str, T.DataType]:
+    return {f.name: f.dataType for f in raw.schema.fields}
+
+
 def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -> DataFrame:
     """Type the contract columns of `raw` and list what each row breaks.
 
     Input: the extract's columns (strings for CSV, typed for Parquet), plus
     `_source_file`, `_extract_month` and, for CSV, `_corrupt_record`.
     Output: the typed contract columns (subscriber numbers pseudonymised), `_extract_month`,
-    `_source_file`, `_raw_<column>` (the original text, pseudonymised for numbers) and
-    `_errors` (array of reasons, empty when the row is good). Grain: one row per input row.
+    `_source_file`, `_raw_<column>` (the original text) for each column whose text has to be
+    parsed (a non-string contract type read as text: every such column of a CSV, none of a
+    Parquet file written with the contract's types), and `_errors` (array of reasons, empty
+    when the row is good). Grain: one row per input row. `shown_text` gives any column's text.
 
-    Two projections: the first types each column once, the second judges the typed
+    A column read with its contract type is taken as it is: no round trip through text for
+    every value of the biggest extracts; its text is made only for a reason or a quarantined
+    record. Two projections: the first types each column once, the second judges the typed
     columns (Spark keeps them apart rather than repeat the typing in every rule), and a
     row's reasons are put together only when one of its rules fails.
     """
+    source = _source_types(raw)
     typed: dict[str, Column] = {}
     raw_cols: dict[str, Column] = {}
     for f in spec.fields:
+        column = F.col(f.name)
+        if not f.pii and source[f.name] == _contract_type(f) and f.dtype != "string":
+            typed[f.name] = column
+            continue
         # CSV reads empty fields as null; Parquet may carry empty strings.
-        text = F.col(f.name).cast("string")
+        text = column.cast("string")
         text = F.when(text != "", text)
         if f.pii:
             typed[f.name] = pseudonymise(text, key=key, length=id_length)
+        elif f.dtype == "string":
+            typed[f.name] = text
         else:
             typed[f.name] = _typed(f, text)
             raw_cols[f.name] = text
@@ -78,8 +94,6 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
         F.col(SOURCE_FILE), F.col(EXTRACT_MONTH),
         *([F.col(CORRUPT)] if CORRUPT in raw.columns else []),
     )
-    # a pseudonymised number is its own raw value
-    staged = staged.select("*", *[F.col(f.name).alias(RAW + f.name) for f in spec.fields if f.pii])
 
     rules: list[tuple[Column, Column]] = []  # (fails, reason)
     if CORRUPT in raw.columns:
@@ -87,13 +101,14 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
         rules.append((F.col(CORRUPT).isNotNull(),
                       F.lit("malformed_record: wrong number of fields or unparseable quoting")))
     for f in spec.fields:
-        value, shown = F.col(f.name), F.col(RAW + f.name)
-        is_blank = shown.isNull()
+        value, shown = F.col(f.name), shown_text(staged, f.name)
+        is_blank = value.isNull() if f.name not in raw_cols else shown.isNull()
         if f.required:
             rules.append((is_blank, _reason("missing", f.name, shown, "required")))
-        rules.append((~is_blank & value.isNull(),
-                      _reason("bad_type", f.name, shown, f"expected {f.dtype}"
-                              + (" yyyy-MM-dd" if f.dtype == "date" else ""))))
+        if f.name in raw_cols:
+            rules.append((~is_blank & value.isNull(),
+                          _reason("bad_type", f.name, shown, f"expected {f.dtype}"
+                                  + (" yyyy-MM-dd" if f.dtype == "date" else ""))))
         if f.allowed and f.dtype != "boolean":
             rules.append((value.isNotNull() & ~value.isin(*f.allowed),
                           _reason("not_allowed", f.name, shown, "one of " + ", ".join(f.allowed))))
@@ -109,7 +124,7 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
                   if spec.get(spec.month_from).dtype == "date" else month_value)
     extract_month = F.col(EXTRACT_MONTH)
     rules.append((month_value.isNotNull() & (month_text != extract_month),
-                  F.concat(F.lit(f"wrong_month: {spec.month_from} = "), F.col(RAW + spec.month_from),
+                  F.concat(F.lit(f"wrong_month: {spec.month_from} = "), shown_text(staged, spec.month_from),
                            F.lit(" (the extract's month "), extract_month, F.lit(")"))))
     # Table-level rules need the typed columns; they only judge rows whose inputs are valid.
     rules += [(~F.coalesce(F.expr(condition), F.lit(True)), F.lit(f"check_failed: {name} ({condition})"))
@@ -121,9 +136,20 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
     reasons = F.array(*[F.when(failed, reason) for failed, reason in rules])
     errors = F.when(any_fails, F.array_compact(reasons))
     return staged.select(
-        *spec.columns, *[RAW + c for c in spec.columns], SOURCE_FILE, EXTRACT_MONTH,
+        *spec.columns, *[RAW + c for c in spec.columns if c in raw_cols], SOURCE_FILE, EXTRACT_MONTH,
         F.coalesce(errors, F.array().cast("array<string>")).alias(ERRORS),
     )
+
+
+def _contract_type(f: Field) -> T.DataType:
+    return T._parse_datatype_string(f.dtype)
+
+
+def shown_text(df: DataFrame, column: str) -> Column:
+    """A column's text as the extract gave it: `_raw_<column>` where validation kept one, else
+    the column itself as text (read with its contract type, a string, or a pseudonymised
+    number, which is its own raw value)."""
+    return F.col(RAW + column) if RAW + column in df.columns else F.col(column).cast("string")
 
 
 def _with_reason(reason: Column) -> Column:
@@ -139,7 +165,12 @@ def flag_duplicates(checked: DataFrame, spec: RawTable) -> DataFrame:
     content = F.xxhash64(*[F.col(c) for c in spec.columns])
     good = F.size(F.col(ERRORS)) == 0
     by_key = Window.partitionBy(F.col(EXTRACT_MONTH), *key, good)
-    ordered = by_key.orderBy(F.col(SOURCE_FILE), *[F.col(RAW + c) for c in spec.columns])
+    # Copies with one content differ at most in their file and (CSV) their text: ordered by
+    # those, then the typed columns (in case two contents share a hash), the kept copy is
+    # always the same one.
+    ordered = by_key.orderBy(F.col(SOURCE_FILE), *[F.col(RAW + c) for c in spec.columns
+                                                    if RAW + c in checked.columns],
+                             *[F.col(c) for c in spec.columns])
     # the whole key group in the same order: one sort serves both window functions
     whole = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     key_text = F.concat_ws(", ", *[F.concat(F.lit(c + "="), F.col(c).cast("string")) for c in key])
@@ -211,7 +242,7 @@ def good_rows(checked: DataFrame, spec: RawTable) -> DataFrame:
 
 def quarantine_rows(checked: DataFrame, spec: RawTable) -> DataFrame:
     """Rows with reasons: table, month, source file, first rule, all reasons, original record."""
-    record = F.to_json(F.struct(*[F.col(RAW + c).alias(c) for c in spec.columns]))
+    record = F.to_json(F.struct(*[shown_text(checked, c).alias(c) for c in spec.columns]))
     return checked.where(F.size(F.col(ERRORS)) > 0).select(
         F.lit(spec.name).alias("table_name"),
         F.col(EXTRACT_MONTH).alias("month"),
