@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -296,6 +297,16 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     return summary
 
 
+def _beside(aside: Callable[[], object], main: Callable[[], object], *, name: str) -> None:
+    """Run `aside` in a second thread of this Spark application while `main` runs in this one,
+    and return when both are done (an error of either is raised): one chain's driver-side work
+    (model loading, Delta commits) overlaps the other's jobs."""
+    with ThreadPoolExecutor(1, thread_name_prefix=name) as side:
+        future = side.submit(aside)
+        main()
+        future.result()
+
+
 def _write_table(spark: SparkSession, df: DataFrame, doc: lh.TableDoc, lakehouse: str, in_months: str,
                  started: float, summary, warnings=None) -> DataFrame:
     """Write a silver/gold table's months (key checked), note the time, and read them back."""
@@ -556,11 +567,9 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
     # two chains at once, each a thread of this Spark application (one's driver-side work, model
     # loading and Delta commits, overlaps the other's jobs): anomaly and propensity beside
     # stickiness, value, segments and long-distance targets, which need each other in that order
-    with ThreadPoolExecutor(1, thread_name_prefix="score") as side:
-        aside = side.submit(lambda: (tree_table("anomaly"), propensity_table()))
-        _score_chain(spark, settings, client, frame, subscriber, tree_table("stickiness"), in_months,
-                     scored_at, summary)
-        aside.result()
+    _beside(lambda: (tree_table("anomaly"), propensity_table()),
+            lambda: _score_chain(spark, settings, client, frame, subscriber, tree_table("stickiness"),
+                                 in_months, scored_at, summary), name="score")
     frame.unpersist()
     return summary
 
@@ -800,10 +809,9 @@ def recommend(spark: SparkSession, settings: Settings,
     summary.strategies = {r["strategy"]: r["n"] for r in
                           matrix.groupBy("strategy").agg(F.count("*").alias("n")).collect()}
     # the offers and the other marketing tables (which do not read them) at once, in two threads
-    with ThreadPoolExecutor(1, thread_name_prefix="recommend") as side:
-        aside = side.submit(_marketing_tables, spark, settings, months, in_months, summary)
-        _recommend_offers(spark, settings, months, matrix, in_months, scored_at, summary)
-        aside.result()
+    _beside(lambda: _marketing_tables(spark, settings, months, in_months, summary),
+            lambda: _recommend_offers(spark, settings, months, matrix, in_months, scored_at, summary),
+            name="recommend")
     return summary
 
 
@@ -890,10 +898,9 @@ def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     segments = lh.read_table(spark, lakehouse, "gold.segments").where(in_months)
     summary = EvaluateSummary(months, {})
     # the subscriber tags and KPIs in a second thread, beside the campaign tables and the track
-    with ThreadPoolExecutor(1, thread_name_prefix="evaluate") as side:
-        aside = side.submit(_tags_and_kpis, spark, settings, months, in_months, history, summary)
-        _campaign_tables(spark, settings, in_months, contacts, revenue, segments, summary)
-        aside.result()
+    _beside(lambda: _tags_and_kpis(spark, settings, months, in_months, history, summary),
+            lambda: _campaign_tables(spark, settings, in_months, contacts, revenue, segments, summary),
+            name="evaluate")
     return summary
 
 
