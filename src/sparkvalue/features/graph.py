@@ -194,8 +194,10 @@ def _communities(index: DataFrame, edges: DataFrame, *, min_minutes: float, max_
 
 
 def _circle(edges: DataFrame, hub_ids: DataFrame) -> DataFrame:
-    """The edges whose callee is not a hub."""
-    return edges.join(hub_ids.select("month", F.col("id").alias("callee_id")),
+    """The edges whose callee is not a hub. The hubs are few (numbers called by hundreds of
+    subscribers) but, checkpointed, of unknown size to the planner: broadcast, so that the
+    edges are not shuffled for this join alone."""
+    return edges.join(F.broadcast(hub_ids.select("month", F.col("id").alias("callee_id"))),
                       on=["month", "callee_id"], how="left_anti")
 
 
@@ -332,7 +334,7 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
     degrees = in_degrees(e).localCheckpoint()
     hub_ids = hubs(degrees, min_in_degree=hub_min_in_degree).localCheckpoint()
     index = index_vertices(subs.select("month", F.col("subscriber_id").alias("id"))
-                           .join(hub_ids, on=["month", "id"], how="left_anti"))
+                           .join(F.broadcast(hub_ids), on=["month", "id"], how="left_anti"))
     directed = own_edges(e, index).localCheckpoint()
     ranks = _with_ids(_pagerank(index, directed, reset_probability=reset_probability, max_iter=max_iter,
                                 tol=tol), index)
@@ -360,7 +362,7 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
         s.select(*key)
         .join(circle_features(e_t, s, hub_ids, churned), on=key, how="left")
         .join(degrees.where(target), on=key, how="left")
-        .join(hub_ids.withColumnRenamed("id", "subscriber_id").withColumn("is_hub", F.lit(True)),
+        .join(F.broadcast(hub_ids.withColumnRenamed("id", "subscriber_id").withColumn("is_hub", F.lit(True))),
               on=key, how="left")
         .join(roles.withColumnRenamed("id", "subscriber_id"), on=key, how="left")  # with the PageRank
         .join(long_distance_flow(e_t, s), on=key, how="left")
