@@ -237,3 +237,62 @@ def test_missing_extract_is_named(spark, demo_landing, tmp_path):
     settings = settings_in(demo_landing[0], tmp_path)
     with pytest.raises(LandingError, match="no extract for table 'groups' month 2026-10"):
         pipeline.ingest(spark, settings, [MONTH])
+
+
+def test_typed_parquet_rows_are_judged_and_quarantined_with_their_values(spark, demo_landing, tmp_path):
+    """Parquet written with the contract's types (as the generator writes it) is taken as it is;
+    its bad rows still get their rule, and their record shows their values as text."""
+    settings = settings_in(demo_landing[0], tmp_path, ingest={"format": "parquet"})
+    typed = {}
+    for table, spec in RAW_TABLES.items():
+        csv_rows = spark.read.option("header", True).csv(
+            f"{demo_landing[0].path('landing')}/{table}/extract={MONTH}")
+        typed[table] = csv_rows.select(*[F.col(f.name).cast(f.spark_type) for f in spec.fields])
+        typed[table].write.parquet(str(tmp_path / "landing" / table / f"extract={MONTH}"))
+    good = typed["usage_monthly"].orderBy("subscriber_id").limit(1).localCheckpoint()
+    (good.withColumn("revenue", F.lit(-5.0))
+     .unionByName(good.withColumn("plan_change", F.lit(7)))
+     .unionByName(good.withColumn("subscriber_id", F.lit("")))
+     .unionByName(good.withColumn("subscriber_id", F.lit("13999999999")))
+     .unionByName(good)                                              # identical copy of a good row
+     .write.mode("append").parquet(str(tmp_path / "landing" / "usage_monthly" / f"extract={MONTH}")))
+    edge = (typed["call_edges"].orderBy("caller_id", "callee_id").limit(1)
+            .withColumn("callee_id", F.lit("18100000001")).withColumn("callee_operator", F.lit("competitor"))
+            .localCheckpoint())
+    (edge.unionByName(edge.withColumn("minutes", F.lit(99.0)))       # one key, two contents
+     .write.mode("append").parquet(str(tmp_path / "landing" / "call_edges" / f"extract={MONTH}")))
+
+    results = {r.table: r for r in pipeline.ingest(spark, settings, [MONTH])}
+
+    quarantine = spark.read.format("delta").load(lh.table_path(settings.path("lakehouse"), lh.QUARANTINE))
+    got = quarantine.select("table_name", "rule", F.col("reasons")[0].alias("reason"))
+    number = good.first()["subscriber_id"]
+    edge_row = edge.first()
+    usage_key = "subscriber_id=" + pseudonymise_value(number, key=TEST_KEY) + ", month=2026-10"
+    edge_key = ("caller_id=" + pseudonymise_value(edge_row["caller_id"], key=TEST_KEY) + ", callee_id="
+                + pseudonymise_value("18100000001", key=TEST_KEY) + ", month=2026-10")
+    expected = [
+        ("usage_monthly", "out_of_range", "out_of_range: revenue = -5.0 (0 to 1e+06)"),
+        ("usage_monthly", "out_of_range", "out_of_range: plan_change = 7 (-1 to 1)"),
+        ("usage_monthly", "missing", "missing: subscriber_id = <empty> (required)"),
+        ("usage_monthly", "unknown_key", "unknown_key: subscriber_id = "
+         + pseudonymise_value("13999999999", key=TEST_KEY) + " is not in subscribers of this month"),
+        ("usage_monthly", "duplicate_row", f"duplicate_row: {usage_key} already loaded"),
+        ("call_edges", "conflicting_duplicate_key",
+         f"conflicting_duplicate_key: {edge_key} appears with different contents"),
+        ("call_edges", "conflicting_duplicate_key",
+         f"conflicting_duplicate_key: {edge_key} appears with different contents"),
+    ]
+    assert_df_equality(got, spark.createDataFrame(expected, got.schema), ignore_row_order=True,
+                       ignore_nullable=True)
+    record = json.loads(quarantine.where(F.col("reasons")[0].startswith("out_of_range: revenue"))
+                        .first()["record"])
+    assert record["revenue"] == "-5.0" and record["plan_change"] == str(good.first()["plan_change"])
+    assert record["subscriber_id"] == pseudonymise_value(number, key=TEST_KEY)
+    # every good row lands, with the values it was written with
+    for table, result in results.items():
+        assert result.loaded == typed[table].count(), table
+    columns = [c for c in RAW_TABLES["usage_monthly"].columns if c != "subscriber_id"]
+    assert_df_equality(_bronze(spark, settings, "usage_monthly").select(*columns),
+                       typed["usage_monthly"].select(*columns), ignore_row_order=True,
+                       ignore_nullable=True, ignore_metadata=True)  # bronze carries column comments

@@ -75,7 +75,7 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
     raw_cols: dict[str, Column] = {}
     for f in spec.fields:
         column = F.col(f.name)
-        if not f.pii and source[f.name] == _contract_type(f) and f.dtype != "string":
+        if not f.pii and source[f.name] == f.spark_type and f.dtype != "string":
             typed[f.name] = column
             continue
         # CSV reads empty fields as null; Parquet may carry empty strings.
@@ -139,10 +139,6 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
         *spec.columns, *[RAW + c for c in spec.columns if c in raw_cols], SOURCE_FILE, EXTRACT_MONTH,
         F.coalesce(errors, F.array().cast("array<string>")).alias(ERRORS),
     )
-
-
-def _contract_type(f: Field) -> T.DataType:
-    return T._parse_datatype_string(f.dtype)
 
 
 def shown_text(df: DataFrame, column: str) -> Column:
