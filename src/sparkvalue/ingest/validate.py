@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from sparkvalue.contract.fields import DataFrameMissingColumnError, Field, RawTable
 from sparkvalue.privacy import pseudonymise
@@ -49,10 +48,6 @@ def _reason(rule: str, column: str, shown: Column, expected: str) -> Column:
                     F.lit(f" ({expected})"))
 
 
-def _source_types(raw: DataFrame) -> dict[str, T.DataType]:
-    return {f.name: f.dataType for f in raw.schema.fields}
-
-
 def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -> DataFrame:
     """Type the contract columns of `raw` and list what each row breaks.
 
@@ -70,7 +65,7 @@ def validate_rows(raw: DataFrame, spec: RawTable, *, key: str, id_length: int) -
     columns (Spark keeps them apart rather than repeat the typing in every rule), and a
     row's reasons are put together only when one of its rules fails.
     """
-    source = _source_types(raw)
+    source = {f.name: f.dataType for f in raw.schema.fields}
     typed: dict[str, Column] = {}
     raw_cols: dict[str, Column] = {}
     for f in spec.fields:
