@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from sparkvalue import pipeline
@@ -62,10 +63,14 @@ def test_rerunning_a_month_replaces_it(spark, two_month_lake):
     settings, months = two_month_lake
     assert months[-1] == MONTH
     before = {t: _bronze(spark, settings, t).groupBy("month").count().localCheckpoint() for t in RAW_TABLES}
+    quarantine = lh.table_path(settings.path("lakehouse"), lh.QUARANTINE)
+    commits = DeltaTable.forPath(spark, quarantine).history().count()
     pipeline.ingest(spark, settings, [MONTH])
     for table, counts in before.items():
         assert_df_equality(_bronze(spark, settings, table).groupBy("month").count(), counts,
                            ignore_row_order=True)
+    # Clean extracts with nothing quarantined before: the quarantine gets no commit.
+    assert DeltaTable.forPath(spark, quarantine).history().count() == commits
 
 
 def test_bronze_is_readable_without_spark(spark, two_month_lake):
@@ -202,6 +207,14 @@ def test_each_rule_quarantines_its_rows_and_good_rows_still_land(spark, demo_lan
                         .where(F.col("table_name") == "usage_monthly").first()["record"])
     assert record["revenue"] == "abc"
     assert record["subscriber_id"] == pseudonymise_value(good["subscriber_id"], key=TEST_KEY)
+
+    # The bad files fixed and the month ingested again: its quarantine rows are replaced (none).
+    for folder in (usage_dir, subs_dir, edges_dir):
+        for bad in folder.glob("part-zz-*.csv"):
+            bad.unlink()
+    pipeline.ingest(spark, settings, [MONTH])
+    assert spark.read.format("delta").load(lh.table_path(settings.path("lakehouse"), lh.QUARANTINE)) \
+        .where(F.col("month") == MONTH).count() == 0
 
 
 def test_missing_column_stops_before_anything_is_written(spark, demo_landing, tmp_path):

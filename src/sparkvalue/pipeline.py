@@ -193,10 +193,14 @@ def _ingest_table(spark: SparkSession, settings: Settings, extracts: list[landin
     lh.replace_partition(documented(good_rows(checked, spec), f"bronze.{spec.name}"),
                          lh.table_path(lakehouse, bronze), where=in_months, partition_by=("month",),
                          description=bronze.description)
-    lh.replace_partition(documented(quarantine_rows(checked, spec), "bronze.quarantine"),
-                         lh.table_path(lakehouse, lh.QUARANTINE),
-                         where=f"table_name = '{spec.name}' AND {in_months}",
-                         partition_by=lh.QUARANTINE.partition, description=lh.QUARANTINE.description)
+    quarantine = documented(quarantine_rows(checked, spec), "bronze.quarantine")
+    path, where = lh.table_path(lakehouse, lh.QUARANTINE), f"table_name = '{spec.name}' AND {in_months}"
+    lh.create_if_missing(quarantine, path, lh.QUARANTINE.partition, lh.QUARANTINE.description)
+    # A clean extract commits nothing to the quarantine (a Delta commit costs seconds), unless
+    # an earlier run of these months left rows there to replace.
+    if any(r["rule"] for r in counts) or lh.has_rows(spark, path, where):
+        lh.replace_partition(quarantine, path, where=where, partition_by=lh.QUARANTINE.partition,
+                             description=lh.QUARANTINE.description)
     checked.unpersist()
     seconds = round((time.perf_counter() - started) / len(months), 2)
     results = []

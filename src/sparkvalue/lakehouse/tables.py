@@ -202,8 +202,8 @@ def assert_unique(df: DataFrame, key: tuple[str, ...], *, table: str) -> None:
         )
 
 
-def _create_if_missing(df: DataFrame, path: str, partition_by: tuple[str, ...],
-                       description: str | None) -> None:
+def create_if_missing(df: DataFrame, path: str, partition_by: tuple[str, ...],
+                      description: str | None) -> None:
     """Create the table empty, with its description, when it does not exist yet (the data
     commit follows). Column comments come with `df`'s schema (see `docs.documented`)."""
     from delta.tables import DeltaTable
@@ -216,6 +216,12 @@ def _create_if_missing(df: DataFrame, path: str, partition_by: tuple[str, ...],
     writer.create()
 
 
+def has_rows(spark: SparkSession, path: str, where: str) -> bool:
+    """Whether the table at `path` has a row matching the SQL predicate `where` (on partition
+    columns the Delta log answers it: no data file is read)."""
+    return bool(spark.read.format("delta").load(path).where(where).limit(1).collect())
+
+
 def replace_partition(df: DataFrame, path: str, *, where: str, partition_by: tuple[str, ...],
                       description: str | None = None) -> None:
     """Write `df` as the whole content of the partitions selected by the SQL predicate `where`.
@@ -225,7 +231,7 @@ def replace_partition(df: DataFrame, path: str, *, where: str, partition_by: tup
     partitions read them as null, and they come after the existing columns); a column whose
     type changes is refused. A new table gets `description` as its comment.
     """
-    _create_if_missing(df, path, partition_by, description)
+    create_if_missing(df, path, partition_by, description)
     writer = (df.write.format("delta").mode("overwrite").option("replaceWhere", where)
               .option("mergeSchema", "true"))
     if partition_by:
@@ -234,7 +240,7 @@ def replace_partition(df: DataFrame, path: str, *, where: str, partition_by: tup
 
 
 def append_rows(df: DataFrame, path: str, description: str | None = None) -> None:
-    _create_if_missing(df, path, (), description)
+    create_if_missing(df, path, (), description)
     df.write.format("delta").mode("append").save(path)
 
 
