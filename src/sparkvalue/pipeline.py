@@ -282,7 +282,7 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     graph = graph_features(bronze("call_edges"), bronze("subscribers"), months=months,
                            hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
                            reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
-                           tol=g.pagerank_tol, previous_roles=_previous_roles(spark, lakehouse, months))
+                           tol=g.pagerank_tol, previous_roles=stored_roles(spark, lakehouse, months))
     community = Window.partitionBy("month", "community", alone_if_null("community"))
     graph = (graph.join(subscriber.select("month", "subscriber_id", "revenue"),
                         on=["month", "subscriber_id"], how="left")
@@ -323,7 +323,7 @@ def _write_table(spark: SparkSession, df: DataFrame, doc: lh.TableDoc, lakehouse
     return spark.read.format("delta").load(path).where(in_months)
 
 
-def _previous_roles(spark: SparkSession, lakehouse: str, months: list[str]) -> DataFrame | None:
+def stored_roles(spark: SparkSession, lakehouse: str, months: list[str]) -> DataFrame | None:
     """The community roles silver.graph_features holds for the months before `months` (those
     not among them), when it holds every one of them: the churned contacts' leaders come
     from there instead of computing those months' graph again. None when one is missing."""

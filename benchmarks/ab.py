@@ -1,0 +1,81 @@
+"""A/B of a Spark SQL setting on the feature queries of a kept set-up, in one process.
+
+    .venv/bin/python benchmarks/ab.py --work benchmarks/.work/monthly-1000000 --query graph \\
+        --setting spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold --values 64MB 0 --rounds 2
+
+On this machine a whole monthly run varies by up to 12 % per stage from run to run, more
+than most single changes gain. Here one Spark application computes the query (the
+subscriber features or the graph features of the month, to a `noop` sink: no Delta write)
+once to warm up, then `--rounds` times per value, the values alternating, so that drift of
+the machine falls on every value alike. The setting is changed at run time
+(`spark.conf.set`): only settings the SQL planner reads per query (adaptive execution,
+joins, code generation ...) can be compared this way. Prints the seconds of every run and
+the best per value; writes nothing but Spark's event log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", required=True, help="benchmarks/.work/monthly-<n> of a --keep run")
+    parser.add_argument("--query", choices=("subscriber", "graph"), required=True)
+    parser.add_argument("--setting", required=True)
+    parser.add_argument("--values", nargs="+", required=True)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--month", default=None, help="default: the latest month in bronze")
+    args = parser.parse_args()
+
+    from sparkvalue import pipeline
+    from sparkvalue.config import load_config
+    from sparkvalue.features.graph import graph_features
+    from sparkvalue.features.usage import subscriber_month_features
+    from sparkvalue.lakehouse import tables as lh
+    from sparkvalue.session import build_session
+
+    settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
+    spark = build_session(settings, app_name="sparkvalue-ab")
+    lakehouse = settings.path("lakehouse")
+    months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
+
+    def bronze(name: str):
+        return lh.read_table(spark, lakehouse, f"bronze.{name}").drop("_source_file")
+
+    def query():
+        if args.query == "subscriber":
+            return subscriber_month_features(bronze("subscribers"), bronze("usage_monthly"),
+                                             bronze("bundles"), bronze("product_events"), months=months)
+        g = settings.graph
+        return graph_features(bronze("call_edges"), bronze("subscribers"), months=months,
+                              hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
+                              reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
+                              tol=g.pagerank_tol,
+                              previous_roles=pipeline.stored_roles(spark, lakehouse, months))
+
+    def run(value: str) -> float:
+        spark.conf.set(args.setting, value)
+        started = time.perf_counter()
+        query().write.format("noop").mode("overwrite").save()
+        return time.perf_counter() - started
+
+    print(f"{args.query} features of {months[0]}, {args.setting}", flush=True)
+    print(f"warm-up ({args.values[0]}): {run(args.values[0]):.1f} s", flush=True)
+    seconds: dict[str, list[float]] = {v: [] for v in args.values}
+    for r in range(args.rounds):
+        for value in args.values:
+            seconds[value].append(run(value))
+            print(f"round {r + 1} {value}: {seconds[value][-1]:.1f} s", flush=True)
+    for value, runs in seconds.items():
+        print(f"{value}: best {min(runs):.1f} s of " + ", ".join(f"{s:.1f}" for s in runs))
+
+
+if __name__ == "__main__":
+    main()
