@@ -61,7 +61,8 @@ def build_session(settings: Settings, *, app_name: str | None = None, hive: bool
         "spark.sql.adaptive.enabled": "true",
         # A join whose smaller side, once shuffled, is at most this much in every partition is
         # a shuffled hash join: the larger side (15 M call edges at 1M subscribers) is not
-        # sorted (graph features at 1M: -25 %). At least the advisory partition size (64 MB).
+        # sorted (the graph features alone at 1M: -20 to -25 %, `benchmarks/ab.py`). At least
+        # the advisory partition size (64 MB), or it does nothing.
         "spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold": "64MB",
         "spark.ui.showConsoleProgress": "false",
         **spark_cfg.conf,
