@@ -36,34 +36,17 @@ def main() -> None:
 
     from sparkvalue import pipeline
     from sparkvalue.config import load_config
-    from sparkvalue.features.graph import graph_features
-    from sparkvalue.features.usage import subscriber_month_features
-    from sparkvalue.lakehouse import tables as lh
     from sparkvalue.session import build_session
 
     settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
     spark = build_session(settings, app_name="sparkvalue-ab")
-    lakehouse = settings.path("lakehouse")
     months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
-
-    def bronze(name: str):
-        return lh.read_table(spark, lakehouse, f"bronze.{name}").drop("_source_file")
-
-    def query():
-        if args.query == "subscriber":
-            return subscriber_month_features(bronze("subscribers"), bronze("usage_monthly"),
-                                             bronze("bundles"), bronze("product_events"), months=months)
-        g = settings.graph
-        return graph_features(bronze("call_edges"), bronze("subscribers"), months=months,
-                              hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
-                              reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
-                              tol=g.pagerank_tol,
-                              previous_roles=pipeline.stored_roles(spark, lakehouse, months))
+    query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query}[args.query]
 
     def run(value: str) -> float:
         spark.conf.set(args.setting, value)
         started = time.perf_counter()
-        query().write.format("noop").mode("overwrite").save()
+        query(spark, settings, months).write.format("noop").mode("overwrite").save()
         return time.perf_counter() - started
 
     print(f"{args.query} features of {months[0]}, {args.setting}", flush=True)

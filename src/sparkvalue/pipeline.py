@@ -251,6 +251,33 @@ class FeaturesSummary:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _bronze(spark: SparkSession, lakehouse: str, name: str) -> DataFrame:
+    return lh.read_table(spark, lakehouse, f"bronze.{name}").drop("_source_file")
+
+
+def subscriber_query(spark: SparkSession, settings: Settings, months: list[str]) -> DataFrame:
+    """The subscriber-month features of `months` from bronze (not written)."""
+    from sparkvalue.features.usage import subscriber_month_features
+
+    lakehouse = settings.path("lakehouse")
+    return subscriber_month_features(*[_bronze(spark, lakehouse, name) for name in
+                                       ("subscribers", "usage_monthly", "bundles", "product_events")],
+                                     months=months)
+
+
+def graph_query(spark: SparkSession, settings: Settings, months: list[str]) -> DataFrame:
+    """The graph features of `months` from bronze (not written), the roles of the months
+    before from silver when it holds them."""
+    from sparkvalue.features.graph import graph_features
+
+    lakehouse, g = settings.path("lakehouse"), settings.graph
+    return graph_features(_bronze(spark, lakehouse, "call_edges"), _bronze(spark, lakehouse, "subscribers"),
+                          months=months, hub_min_in_degree=g.hub_min_in_degree,
+                          strong_tie_minutes=g.strong_tie_minutes,
+                          reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
+                          tol=g.pagerank_tol, previous_roles=_previous_roles(spark, lakehouse, months))
+
+
 def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> FeaturesSummary:
     """Silver features of `months` from bronze: subscriber-month, graph, warnings.
 
@@ -258,31 +285,19 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
     Re-running replaces those months.
     """
     from sparkvalue.features.columns import GRAPH_FEATURES, names
-    from sparkvalue.features.graph import graph_features
-    from sparkvalue.features.usage import alone_if_null, subscriber_month_features
+    from sparkvalue.features.usage import alone_if_null
     from sparkvalue.features.warnings import trial_expiries, warning_flags
 
     months = sorted(set(months))
     lakehouse = settings.path("lakehouse")
-
-    def bronze(name: str) -> DataFrame:
-        return lh.read_table(spark, lakehouse, f"bronze.{name}").drop("_source_file")
-
     summary = FeaturesSummary(months, {})
     in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
     started = time.perf_counter()
-    subscriber = subscriber_month_features(
-        bronze("subscribers"), bronze("usage_monthly"), bronze("bundles"), bronze("product_events"),
-        months=months)
-    subscriber = _write_table(spark, subscriber, lh.SILVER["subscriber_features"], lakehouse, in_months,
-                              started, summary)
+    subscriber = _write_table(spark, subscriber_query(spark, settings, months),
+                              lh.SILVER["subscriber_features"], lakehouse, in_months, started, summary)
 
     started = time.perf_counter()
-    g = settings.graph
-    graph = graph_features(bronze("call_edges"), bronze("subscribers"), months=months,
-                           hub_min_in_degree=g.hub_min_in_degree, strong_tie_minutes=g.strong_tie_minutes,
-                           reset_probability=g.pagerank_reset_probability, max_iter=g.max_iter,
-                           tol=g.pagerank_tol, previous_roles=stored_roles(spark, lakehouse, months))
+    graph = graph_query(spark, settings, months)
     community = Window.partitionBy("month", "community", alone_if_null("community"))
     graph = (graph.join(subscriber.select("month", "subscriber_id", "revenue"),
                         on=["month", "subscriber_id"], how="left")
@@ -294,7 +309,7 @@ def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[
 
     started = time.perf_counter()
     joined = subscriber.join(graph, on=["month", "subscriber_id"], how="left")
-    contacts = bronze("contact_history").where(F.col("month") <= months[-1])
+    contacts = _bronze(spark, lakehouse, "contact_history").where(F.col("month") <= months[-1])
     warnings = warning_flags(joined, trial_expiries(contacts), rules_config=settings.warnings)
     _write_table(spark, warnings, lh.SILVER["warnings"], lakehouse, in_months, started, summary,
                  warnings=settings.warnings)
@@ -323,7 +338,7 @@ def _write_table(spark: SparkSession, df: DataFrame, doc: lh.TableDoc, lakehouse
     return spark.read.format("delta").load(path).where(in_months)
 
 
-def stored_roles(spark: SparkSession, lakehouse: str, months: list[str]) -> DataFrame | None:
+def _previous_roles(spark: SparkSession, lakehouse: str, months: list[str]) -> DataFrame | None:
     """The community roles silver.graph_features holds for the months before `months` (those
     not among them), when it holds every one of them: the churned contacts' leaders come
     from there instead of computing those months' graph again. None when one is missing."""
