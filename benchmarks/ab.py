@@ -2,10 +2,14 @@
 
     .venv/bin/python benchmarks/ab.py --work benchmarks/.work/monthly-1000000 --query graph \\
         --setting spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold --values 64MB 0 --rounds 2
+    .venv/bin/python benchmarks/ab.py --work benchmarks/.work/monthly-1000000 --query vpn \\
+        --also spark.sql.optimizer.runtime.bloomFilter.creationSideThreshold=2GB \\
+        --setting spark.sql.optimizer.runtime.bloomFilter.applicationSideScanSizeThreshold --values 10GB 64MB
 
 On this machine a whole monthly run varies by up to 12 % per stage from run to run, more
 than most single changes gain. Here one Spark application computes the query (the
-subscriber features or the graph features of the month, to a `noop` sink: no Delta write)
+subscriber features or the graph features of the month, or gold.vpn_targets from the month's
+features, segments and call edges; to a `noop` sink: no Delta write)
 once to warm up, then `--rounds` times per value, the values alternating, so that drift of
 the machine falls on every value alike. The setting is changed at run time
 (`spark.conf.set`): only settings the SQL planner reads per query (adaptive execution,
@@ -27,8 +31,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", required=True, help="benchmarks/.work/monthly-<n> of a --keep run")
-    parser.add_argument("--query", choices=("subscriber", "graph"), required=True)
+    parser.add_argument("--query", choices=("subscriber", "graph", "vpn"), required=True)
     parser.add_argument("--setting", required=True)
+    parser.add_argument("--also", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="settings set once for every run")
     parser.add_argument("--values", nargs="+", required=True)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--month", default=None, help="default: the latest month in bronze")
@@ -40,8 +46,11 @@ def main() -> None:
 
     settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
     spark = build_session(settings, app_name="sparkvalue-ab")
+    for pair in args.also:
+        spark.conf.set(*pair.split("=", 1))
     months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
-    query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query}[args.query]
+    query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query,
+             "vpn": _vpn_query}[args.query]
 
     def run(value: str) -> float:
         spark.conf.set(args.setting, value)
@@ -49,7 +58,7 @@ def main() -> None:
         query(spark, settings, months).write.format("noop").mode("overwrite").save()
         return time.perf_counter() - started
 
-    print(f"{args.query} features of {months[0]}, {args.setting}", flush=True)
+    print(f"{args.query} of {months[0]}, {args.setting}", flush=True)
     print(f"warm-up ({args.values[0]}): {run(args.values[0]):.1f} s", flush=True)
     seconds: dict[str, list[float]] = {v: [] for v in args.values}
     for r in range(args.rounds):
@@ -58,6 +67,22 @@ def main() -> None:
             print(f"round {r + 1} {value}: {seconds[value][-1]:.1f} s", flush=True)
     for value, runs in seconds.items():
         print(f"{value}: best {min(runs):.1f} s of " + ", ".join(f"{s:.1f}" for s in runs))
+
+
+def _vpn_query(spark, settings, months: list[str]):
+    """gold.vpn_targets of `months` from the tables a monthly run wrote (not written)."""
+    from pyspark.sql import functions as F
+
+    from sparkvalue.lakehouse import tables as lh
+    from sparkvalue.marketing import groups
+
+    lakehouse = settings.path("lakehouse")
+
+    def table(name: str):
+        return lh.read_table(spark, lakehouse, name).where(F.col("month").isin(months))
+
+    return groups.vpn_targets(table("silver.subscriber_features"), table("gold.segments"),
+                              table("bronze.call_edges"), settings)
 
 
 if __name__ == "__main__":
