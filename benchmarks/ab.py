@@ -47,7 +47,10 @@ def main() -> None:
     settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
     spark = build_session(settings, app_name="sparkvalue-ab")
     for pair in args.also:
-        spark.conf.set(*pair.split("=", 1))
+        key, _, value = pair.partition("=")
+        if not key or not value:
+            parser.error(f"--also {pair!r}: expected KEY=VALUE")
+        spark.conf.set(key, value)
     months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
     query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query,
              "vpn": _vpn_query}[args.query]
