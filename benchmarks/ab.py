@@ -45,11 +45,12 @@ def main() -> None:
     from sparkvalue.session import build_session
 
     settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
-    spark = build_session(settings, app_name="sparkvalue-ab")
-    for pair in args.also:
-        key, _, value = pair.partition("=")
+    also = [pair.partition("=")[::2] for pair in args.also]
+    for pair, (key, value) in zip(args.also, also):
         if not key or not value:
             parser.error(f"--also {pair!r}: expected KEY=VALUE")
+    spark = build_session(settings, app_name="sparkvalue-ab")
+    for key, value in also:
         spark.conf.set(key, value)
     months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
     query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query,
