@@ -46,7 +46,7 @@ def main() -> None:
 
     settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
     also = [pair.partition("=")[::2] for pair in args.also]
-    for pair, (key, value) in zip(args.also, also):
+    for pair, (key, value) in zip(args.also, also, strict=True):
         if not key or not value:
             parser.error(f"--also {pair!r}: expected KEY=VALUE")
     spark = build_session(settings, app_name="sparkvalue-ab")
