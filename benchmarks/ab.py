@@ -45,16 +45,16 @@ def main() -> None:
     from sparkvalue.session import build_session
 
     settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
-    also = [pair.partition("=")[::2] for pair in args.also]
-    for pair, (key, value) in zip(args.also, also, strict=True):
-        if not key or not value:
+    also = [pair.split("=", 1) for pair in args.also]
+    for pair, kv in zip(args.also, also, strict=True):
+        if len(kv) != 2 or not all(kv):
             parser.error(f"--also {pair!r}: expected KEY=VALUE")
     spark = build_session(settings, app_name="sparkvalue-ab")
     for key, value in also:
         spark.conf.set(key, value)
     months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
     query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query,
-             "vpn": _vpn_query}[args.query]
+             "vpn": pipeline.vpn_targets_query}[args.query]
 
     def run(value: str) -> float:
         spark.conf.set(args.setting, value)
@@ -71,22 +71,6 @@ def main() -> None:
             print(f"round {r + 1} {value}: {seconds[value][-1]:.1f} s", flush=True)
     for value, runs in seconds.items():
         print(f"{value}: best {min(runs):.1f} s of " + ", ".join(f"{s:.1f}" for s in runs))
-
-
-def _vpn_query(spark, settings, months: list[str]):
-    """gold.vpn_targets of `months` from the tables a monthly run wrote (not written)."""
-    from pyspark.sql import functions as F
-
-    from sparkvalue.lakehouse import tables as lh
-    from sparkvalue.marketing import groups
-
-    lakehouse = settings.path("lakehouse")
-
-    def table(name: str):
-        return lh.read_table(spark, lakehouse, name).where(F.col("month").isin(months))
-
-    return groups.vpn_targets(table("silver.subscriber_features"), table("gold.segments"),
-                              table("bronze.call_edges"), settings)
 
 
 if __name__ == "__main__":

@@ -278,6 +278,16 @@ def graph_query(spark: SparkSession, settings: Settings, months: list[str]) -> D
                           tol=g.pagerank_tol, previous_roles=_previous_roles(spark, lakehouse, months))
 
 
+def vpn_targets_query(spark: SparkSession, settings: Settings, months: list[str]) -> DataFrame:
+    """gold.vpn_targets of `months` from the features, segments and call edges of those months
+    (not written)."""
+    from sparkvalue.marketing.groups import vpn_targets
+
+    lakehouse, in_months = settings.path("lakehouse"), F.col("month").isin(months)
+    return vpn_targets(*[lh.read_table(spark, lakehouse, name).where(in_months) for name in
+                         ("silver.subscriber_features", "gold.segments", "bronze.call_edges")], settings)
+
+
 def features(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> FeaturesSummary:
     """Silver features of `months` from bronze: subscriber-month, graph, warnings.
 
@@ -887,8 +897,7 @@ def _marketing_tables(spark: SparkSession, settings: Settings, months: list[str]
     started = time.perf_counter()
     write("group_priority_summary", groups.priority_summary(spark, priority, settings, months), started)
     started = time.perf_counter()
-    write("vpn_targets", groups.vpn_targets(features, table("gold.segments"), table("bronze.call_edges"),
-                                            settings), started)
+    write("vpn_targets", vpn_targets_query(spark, settings, months), started)
 
 
 # ------------------------------------------------------------------ closed loop
