@@ -8,8 +8,9 @@
 
 On this machine a whole monthly run varies by up to 12 % per stage from run to run, more
 than most single changes gain. Here one Spark application computes the query (the
-subscriber features or the graph features of the month, or gold.vpn_targets from the month's
-features, segments and call edges; to a `noop` sink: no Delta write)
+subscriber features or the graph features of the month, gold.vpn_targets from the month's
+features, segments and call edges, or training's shared model frame of every model over
+silver's months; to a `noop` sink: no Delta write)
 once to warm up, then `--rounds` times per value, the values alternating, so that drift of
 the machine falls on every value alike. The setting is changed at run time
 (`spark.conf.set`): only settings the SQL planner reads per query (adaptive execution,
@@ -31,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", required=True, help="benchmarks/.work/monthly-<n> of a --keep run")
-    parser.add_argument("--query", choices=("subscriber", "graph", "vpn"), required=True)
+    parser.add_argument("--query", choices=("subscriber", "graph", "vpn", "frame"), required=True)
     parser.add_argument("--setting", required=True)
     parser.add_argument("--also", nargs="*", default=[], metavar="KEY=VALUE",
                         help="settings set once for every run")
@@ -42,6 +43,7 @@ def main() -> None:
 
     from sparkvalue import pipeline
     from sparkvalue.config import load_config
+    from sparkvalue.models.training import tree_kinds
     from sparkvalue.session import build_session
 
     settings = load_config("bench", str(Path(args.work).resolve() / "conf"))
@@ -52,9 +54,17 @@ def main() -> None:
     spark = build_session(settings, app_name="sparkvalue-ab")
     for key, value in also:
         spark.conf.set(key, value)
-    months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
-    query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query,
-             "vpn": pipeline.vpn_targets_query}[args.query]
+    if args.query == "frame":  # training's shared model frame over silver's months (--month: the last)
+        silver = [m for m in pipeline.silver_months(spark, settings) if not args.month or m <= args.month]
+        months = silver[-1:]
+        kinds = (*tree_kinds(settings), "segments")
+
+        def query(spark, settings, _):
+            return pipeline.training_frame_query(spark, settings, kinds, silver)
+    else:
+        months = [args.month or pipeline.bronze_months(spark, settings)[-1]]
+        query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query,
+                 "vpn": pipeline.vpn_targets_query}[args.query]
 
     def run(value: str) -> float:
         spark.conf.set(args.setting, value)

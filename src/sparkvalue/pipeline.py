@@ -402,6 +402,22 @@ def silver_months(spark: SparkSession, settings: Settings) -> list[str]:
     return table_months(spark, settings, "silver.subscriber_features")
 
 
+def training_frame_query(spark: SparkSession, settings: Settings, kinds: tuple[str, ...],
+                         months: list[str]) -> DataFrame:
+    """The model frame every model of `kinds` shares (not persisted): computed once (each model
+    then takes its months, population and label) over the months they read, the trees'
+    training windows and held-out months and the segments' latest; silver's `months`."""
+    from sparkvalue.models.indicators import model_frame
+    from sparkvalue.models.training import frame_columns, frame_months, model_months, with_labels
+
+    lakehouse = settings.path("lakehouse")
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    graph = lh.read_table(spark, lakehouse, "silver.graph_features")
+    frame = model_frame(subscriber, graph, frame_months(settings, kinds, months))
+    return with_labels(frame.select(*frame_columns(settings, kinds, frame.columns)), subscriber,
+                       model_months(settings, kinds, months))
+
+
 def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | None = None,
           max_depth: int | None = None) -> TrainSummary:
     """Train the models on silver (each an MLflow run and a registered version; the
@@ -411,31 +427,17 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     `kinds`: stickiness, anomaly, propensity-<name>, segments; default all of them.
     """
     from sparkvalue.models import lifecycle
-    from sparkvalue.models.indicators import model_frame
-    from sparkvalue.models.training import (
-        frame_columns,
-        frame_months,
-        model_months,
-        model_spec,
-        tree_kinds,
-        with_labels,
-    )
+    from sparkvalue.models.training import model_spec, tree_kinds
 
     kinds = kinds or (*tree_kinds(settings), "segments")
 
     lakehouse = settings.path("lakehouse")
     months = silver_months(spark, settings)
-    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
-    graph = lh.read_table(spark, lakehouse, "silver.graph_features")
     ahp = _log_value_ahp(settings)
     summary = TrainSummary(months, [], ahp.weights,
                            {"groups": ahp.groups.consistency_ratio,
                             **{g: r.consistency_ratio for g, r in ahp.members.items()}})
-    # computed once for every model (each then takes its months, population and label), over
-    # the months they read: the trees' training windows and held-out months, the segments' latest
-    frame = model_frame(subscriber, graph, frame_months(settings, kinds, months))
-    frame = with_labels(frame.select(*frame_columns(settings, kinds, frame.columns)), subscriber,
-                        model_months(settings, kinds, months)).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = training_frame_query(spark, settings, kinds, months).persist(StorageLevel.MEMORY_AND_DISK)
 
     def fit(kind: str):
         started = time.perf_counter()
