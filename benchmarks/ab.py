@@ -9,7 +9,7 @@
 On this machine a whole monthly run varies by up to 12 % per stage from run to run, more
 than most single changes gain. Here one Spark application computes the query (the
 subscriber features or the graph features of the month, gold.vpn_targets from the month's
-features, segments and call edges, or training's shared model frame of every model over
+features, segments and call edges, or training's shared model frame of the trees over
 silver's months; to a `noop` sink: no Delta write)
 once to warm up, then `--rounds` times per value, the values alternating, so that drift of
 the machine falls on every value alike. The setting is changed at run time
@@ -57,7 +57,7 @@ def main() -> None:
     if args.query == "frame":  # training's shared model frame over silver's months (--month: the last)
         silver = [m for m in pipeline.silver_months(spark, settings) if not args.month or m <= args.month]
         months = silver[-1:]
-        kinds = (*tree_kinds(settings), "segments")
+        kinds = tree_kinds(settings)  # the frame `pipeline.train` holds for the trees
 
         def query(spark, settings, _):
             return pipeline.training_frame_query(spark, settings, kinds, silver)

@@ -45,6 +45,7 @@ from sparkvalue.models.training import (
     split_months,
     training_sample,
     tree_indicators,
+    tree_kinds,
     with_labels,
     with_weights,
 )
@@ -517,6 +518,11 @@ def test_models_learn_from_a_rolling_window_of_months_and_the_frame_holds_only_t
     assert_df_equality(model_frame(subscriber, graph, apart),
                        model_frame(subscriber, graph, silver).where(F.col("month").isin(apart)),
                        ignore_row_order=True)
+    # `train`: the trees' frame holds no month for the segments alone; theirs is the latest only
+    assert silver[-1] not in frame_months(settings, tree_kinds(settings), silver)
+    segments = pipeline.training_frame_query(spark, settings, ("segments",), silver)
+    assert [r["month"] for r in segments.select("month").distinct().collect()] == [silver[-1]]
+    assert set(settings.segments.features) <= set(segments.columns)
 
 
 def test_lift_tables_add_up_to_the_held_out_rows(spark, trained):

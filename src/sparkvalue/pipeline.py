@@ -404,9 +404,10 @@ def silver_months(spark: SparkSession, settings: Settings) -> list[str]:
 
 def training_frame_query(spark: SparkSession, settings: Settings, kinds: tuple[str, ...],
                          months: list[str]) -> DataFrame:
-    """The model frame every model of `kinds` shares (not persisted): computed once (each model
-    then takes its months, population and label) over the months they read, the trees'
-    training windows and held-out months and the segments' latest; silver's `months`."""
+    """The model frame the models of `kinds` read (not persisted) over the months they read, the
+    trees' training windows and held-out months and the segments' latest; silver's `months`.
+    `train` computes it once for all the trees (each then takes its months, population and
+    label) and once for the segments."""
     from sparkvalue.models.indicators import model_frame
     from sparkvalue.models.training import frame_columns, frame_months, model_months, with_labels
 
@@ -437,13 +438,17 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     summary = TrainSummary(months, [], ahp.weights,
                            {"groups": ahp.groups.consistency_ratio,
                             **{g: r.consistency_ratio for g, r in ahp.members.items()}})
-    frame = training_frame_query(spark, settings, kinds, months).persist(StorageLevel.MEMORY_AND_DISK)
+    # the trees share one frame held in memory; the segments read their one month apart (the
+    # latest, which no tree reads), so that the trees' frame holds no month for them alone
+    trees = tuple(k for k in kinds if k != "segments")
+    frame = training_frame_query(spark, settings, trees, months).persist(StorageLevel.MEMORY_AND_DISK) \
+        if trees else None
 
     def fit(kind: str):
         started = time.perf_counter()
         if kind == "segments":
-            result = lifecycle.train_segments(spark, settings, frame.where(F.col("month") == months[-1]),
-                                              months[-1])
+            result = lifecycle.train_segments(
+                spark, settings, training_frame_query(spark, settings, ("segments",), months), months[-1])
         else:
             result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), frame, months,
                                           max_depth=max_depth)
@@ -451,11 +456,14 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
 
     # `models.concurrent_fits` models at a time, threads of this Spark application: much of a
     # model's time is the driver's (MLflow, saving and loading model files, planning), which
-    # another model's Spark jobs fill. A model that fails does not stop the others; the rules of
-    # those trained are written, then the first failure is raised.
+    # another model's Spark jobs fill. The segments start first: they need not wait for the
+    # trees' frame, and the longest fit started last would leave the other threads idle at the
+    # end. A model that fails does not stop the others; the rules of those trained are written,
+    # then the first failure is raised.
     failures = []
     with ThreadPoolExecutor(settings.models.concurrent_fits, thread_name_prefix="train") as pool:
-        futures = [(kind, pool.submit(fit, kind)) for kind in kinds]
+        submitted = {kind: pool.submit(fit, kind) for kind in sorted(kinds, key=lambda k: k != "segments")}
+        futures = [(kind, submitted[kind]) for kind in kinds]
         for kind, future in futures:
             try:
                 result, summary.seconds[kind] = future.result()
@@ -463,7 +471,8 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
                 failures.append(exc)
                 continue
             summary.results.append(result)
-    frame.unpersist()
+    if frame is not None:
+        frame.unpersist()
     _write_rules(spark, lakehouse, [r for r in summary.results if isinstance(r, lifecycle.TrainResult)])
     if failures:
         raise failures[0]

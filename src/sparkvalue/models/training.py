@@ -301,9 +301,11 @@ def leaf_table(model: PipelineModel, spec: ModelSpec, rows: DataFrame,
                weights: dict[float, float]) -> list[dict]:
     """Every leaf: path, indicators that raised the risk on the way, and the training rows
     in it (subscriber-months, leavers, plain and balanced share of leavers), counted with
-    SAMPLE_WEIGHT: the whole training population's, not only the sample's."""
+    SAMPLE_WEIGHT: the whole training population's, not only the sample's. The leaf is the
+    compiled tree (`trees.leaf_expression`), as in scoring: no feature vectors are built."""
+    compiled = leaf_expression(model, tree_indicators(model)).alias("leaf")
     counts = {int(r["leaf"]): (round(r["rows"]), r["positives"]) for r in (
-        model.transform(rows).groupBy("leaf")
+        rows.select(compiled, SAMPLE_WEIGHT, LABEL).groupBy("leaf")
         .agg(F.sum(SAMPLE_WEIGHT).alias("rows"), F.sum(LABEL).alias("positives")).collect())}
     table = []
     for leaf in tree_leaves(model, spec.indicators):
