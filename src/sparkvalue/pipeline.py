@@ -10,8 +10,9 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -39,6 +40,25 @@ from sparkvalue.lakehouse.docs import documented
 from sparkvalue.privacy import load_key
 
 log = logging.getLogger("sparkvalue")
+
+# Whole-stage code generation of a projection this wide exceeds the JVM's 64 KB method limit:
+# Spark logs the failed compile as an ERROR with its stack and falls back to compiling
+# expression by expression. Plans over this many columns are compiled that way at once.
+WIDE_PLAN_FIELDS = "40"
+
+
+@contextmanager
+def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """`key` set to `value` in the session while the block runs, then set back."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
 
 
 # ------------------------------------------------------------------ generate
@@ -96,10 +116,11 @@ def materialise_population(spark: SparkSession, plan: gen.Plan, path: str) -> Da
     Every extract reads it instead of re-deriving ~60 hashed expressions per row
     (which would also bloat every query plan).
     """
-    (population(spark, n=plan.n, months=len(plan.months), seed=plan.seed,
-                partitions=plan.partitions)
-     .transform(gen.with_service_state, plan=plan)
-     .write.mode("overwrite").parquet(path))
+    with _session_conf(spark, "spark.sql.codegen.maxFields", WIDE_PLAN_FIELDS):
+        (population(spark, n=plan.n, months=len(plan.months), seed=plan.seed,
+                    partitions=plan.partitions)
+         .transform(gen.with_service_state, plan=plan)
+         .write.mode("overwrite").parquet(path))
     return spark.read.parquet(path)
 
 
@@ -152,16 +173,10 @@ def ingest(spark: SparkSession, settings: Settings, months: list[str] | tuple[st
     extracts = {name: [landing.inspect_extract(spark, landing_root, spec, m, fmt) for m in months]
                 for name, spec in RAW_TABLES.items()}
     results: list[TableResult] = []
-    # Validation projects ~3 expressions per column; whole-stage code generation of such
-    # a wide projection exceeds the JVM's 64 KB method limit and then falls back after a
-    # slow failed compile. Wide plans are compiled expression by expression instead.
-    previous = spark.conf.get("spark.sql.codegen.maxFields")
-    spark.conf.set("spark.sql.codegen.maxFields", "40")
-    try:
+    # Validation projects ~3 expressions per column (see WIDE_PLAN_FIELDS).
+    with _session_conf(spark, "spark.sql.codegen.maxFields", WIDE_PLAN_FIELDS):
         for name, spec in RAW_TABLES.items():
             results.extend(_ingest_table(spark, settings, extracts[name], spec, months, key))
-    finally:
-        spark.conf.set("spark.sql.codegen.maxFields", previous)
     _record_run(spark, lakehouse, run_id, results)
     return results
 
