@@ -83,24 +83,24 @@ def generate(spark: SparkSession, settings: Settings) -> GenerateSummary:
     pop = materialise_population(spark, plan, f"{truth_root}/population")
     summary.seconds["population"] = round(time.perf_counter() - started, 2)
     edge_from = len(months) - (g.edge_months or len(months))
-    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
-    for table in RAW_TABLES:
+    # an extract is written as the generator partitions it (`files_per_month` files), not merged
+    with _session_conf(spark, "spark.sql.adaptive.coalescePartitions.enabled", "false"):
+        for table in RAW_TABLES:
+            started = time.perf_counter()
+            for t, month in enumerate(months):
+                if table == "groups":
+                    df = gen.groups_extract(spark, plan, t)
+                elif table == "call_edges" and t < edge_from:
+                    df = spark.createDataFrame([], RAW_TABLES[table].schema)
+                else:
+                    df = gen.EXTRACTS[table](pop, plan, t)
+                _write_landing(df, landing.extract_folder(landing_root, table, month), g.format)
+            summary.seconds[table] = round(time.perf_counter() - started, 2)
+            log.info("generated %s for %d months in %.1fs", table, len(months),
+                     summary.seconds[table])
         started = time.perf_counter()
-        for t, month in enumerate(months):
-            if table == "groups":
-                df = gen.groups_extract(spark, plan, t)
-            elif table == "call_edges" and t < edge_from:
-                df = spark.createDataFrame([], RAW_TABLES[table].schema)
-            else:
-                df = gen.EXTRACTS[table](pop, plan, t)
-            _write_landing(df, landing.extract_folder(landing_root, table, month), g.format)
-        summary.seconds[table] = round(time.perf_counter() - started, 2)
-        log.info("generated %s for %d months in %.1fs", table, len(months),
-                 summary.seconds[table])
-    started = time.perf_counter()
-    _write_truth(spark, pop, plan, truth_root)
-    summary.seconds["truth"] = round(time.perf_counter() - started, 2)
-    spark.conf.unset("spark.sql.adaptive.coalescePartitions.enabled")
+        _write_truth(spark, pop, plan, truth_root)
+        summary.seconds["truth"] = round(time.perf_counter() - started, 2)
     return summary
 
 
