@@ -41,6 +41,8 @@ from sparkvalue.models.training import (
     labelled_rows,
     leaf_table,
     logistic_expression,
+    model_spec,
+    model_split,
     negative_share,
     split_months,
     training_sample,
@@ -252,6 +254,35 @@ def test_training_holds_the_columns_it_reads_and_the_labels_joined_once(spark, b
                                    model.indicators).join(outcome, ["subscriber_id", "month"])
         assert_df_equality(labelled_rows(frame, model, months[model]), expected,  # nullable: null elsewhere
                            ignore_row_order=True, ignore_column_order=True, ignore_nullable=True)
+
+
+def test_the_trees_frame_holds_the_rows_every_tree_reads_and_counts_all_of_them(spark, models_lake):
+    """Narrow first: with samples smaller than the training months, the trees' frame holds fewer
+    rows than the frame of all rows, and every tree's class counts, sample and held-out rows are
+    that frame's. A population naming a graph column (not silver's subscriber table) works too."""
+    settings, silver = models_lake
+    settings = settings.with_overrides({"models": {"fit_sample": 1_000}, "propensity": {"models": {
+        "circle_news": {"service": "news", "description": "news for subscribers with a circle",
+                        "population": "coalesce(vas_news_rev, 0) = 0 AND circle_breadth > 2"}}}})
+    trees = tree_kinds(settings)
+    frame, counts = pipeline.training_frame(spark, settings, trees, silver)
+    full = pipeline.training_frame_query(spark, settings, trees, silver).localCheckpoint()
+    assert frame.count() < full.count()
+    shares = {}
+    for kind in trees:
+        spec = model_spec(settings, kind)
+        split = model_split(settings, spec, silver)
+        keys = labelled_keys(full, spec, split.train)
+        assert counts[kind] == {r[LABEL]: r["count"] for r in keys.groupBy(LABEL).count().collect()}
+        shares[kind] = negative_share(counts[kind], settings.models.fit_sample)
+        sample = partial(training_sample, share=shares[kind], seed=settings.models.seed)
+        assert_df_equality(sample(labelled_rows(frame, spec, split.train)),
+                           sample(labelled_rows(full, spec, split.train)), ignore_row_order=True)
+        assert_df_equality(labelled_rows(frame, spec, split.holdout),
+                           labelled_rows(full, spec, split.holdout),
+                           ignore_row_order=True)
+    assert min(shares.values()) < 1.0 and "propensity-circle_news" in shares
+    frame.unpersist()
 
 
 # ------------------------------------------------------------------ training, gate, scoring

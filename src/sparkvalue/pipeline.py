@@ -434,6 +434,48 @@ def training_frame_query(spark: SparkSession, settings: Settings, kinds: tuple[s
                        model_months(settings, kinds, months))
 
 
+def training_frame(spark: SparkSession, settings: Settings, trees: tuple[str, ...],
+                   months: list[str]) -> tuple[DataFrame, dict[str, dict[float, int]]]:
+    """The trees' shared model frame, held in memory, and each tree's training rows per class.
+
+    Narrow first (see `training.class_summary`): a pass over keys, the populations' columns and
+    the labels counts every tree's classes and maps its training positives; the wide rows are
+    then only those some tree reads (its held-out months, the training rows its sample draws,
+    the positives), chosen before they are shuffled. Every tree's counts, sample and held-out
+    rows are those of `training_frame_query`'s frame of all rows."""
+    from sparkvalue.models import training as tr
+    from sparkvalue.models.indicators import model_frame
+
+    lakehouse = settings.path("lakehouse")
+    subscriber = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    graph = lh.read_table(spark, lakehouse, "silver.graph_features")
+    splits = tr.model_splits(settings, trees, months)
+    labelled = tr.model_months(settings, trees, months)
+    frame_months = tr.frame_months(settings, trees, months)
+    present = subscriber.where(F.col("month").isin(frame_months) & (F.col("status") != "cancelled"))
+    specs = [spec for spec, _ in splits]
+    wide = model_frame(subscriber, graph, frame_months)
+    # the populations read on silver's subscriber columns (the defaults' do): no joins
+    narrow = present if all(tr.reads_on(spec, present.columns, wide.columns) for spec in specs) else wide
+    narrow = tr.with_labels(narrow.select(*tr.population_columns(specs, narrow.columns)), subscriber,
+                            labelled)
+    summary = tr.class_summary(narrow, splits).persist(StorageLevel.MEMORY_AND_DISK)
+    counts, everything = tr.summary_counts(summary, splits)
+    shares = {kind: tr.negative_share(c, settings.models.fit_sample)
+              for kind, c in counts.items() if all(c.values())}  # a tree with one class fails alone
+    read = tr.read_condition(present, splits, shares, settings.models.seed, wide.columns)
+    sampled = any(share < 1.0 for share in shares.values())
+    frame = model_frame(subscriber, graph, frame_months,
+                        keep=lambda rows: tr.kept_rows(rows, read, summary if sampled else None))
+    frame = tr.with_labels(frame.select(*tr.frame_columns(settings, trees, frame.columns)), subscriber,
+                           labelled).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = frame.count()
+    summary.unpersist()
+    log.info("training frame: %d of the %d subscriber-months of the trees' months (held-out months, "
+             "positives, the samples' draws)", rows, everything)
+    return frame, counts
+
+
 def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | None = None,
           max_depth: int | None = None) -> TrainSummary:
     """Train the models on silver (each an MLflow run and a registered version; the
@@ -456,32 +498,35 @@ def train(spark: SparkSession, settings: Settings, *, kinds: tuple[str, ...] | N
     # the trees share one frame held in memory; the segments read their one month apart (the
     # latest, which no tree reads), so that the trees' frame holds no month for them alone
     trees = tuple(k for k in kinds if k != "segments")
-    frame = training_frame_query(spark, settings, trees, months).persist(StorageLevel.MEMORY_AND_DISK) \
-        if trees else None
 
-    def fit(kind: str):
+    def fit(kind: str, frame: DataFrame | None, counts: dict[str, dict[float, int]]):
         started = time.perf_counter()
         if kind == "segments":
             result = lifecycle.train_segments(
                 spark, settings, training_frame_query(spark, settings, ("segments",), months), months[-1])
         else:
-            result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), frame, months,
-                                          max_depth=max_depth)
+            result = lifecycle.train_tree(spark, settings, model_spec(settings, kind), frame, counts[kind],
+                                          months, max_depth=max_depth)
         return result, round(time.perf_counter() - started, 2)
 
     # `models.concurrent_fits` models at a time, threads of this Spark application: much of a
     # model's time is the driver's (MLflow, saving and loading model files, planning), which
-    # another model's Spark jobs fill. The segments start first: they need not wait for the
-    # trees' frame, and the longest fit started last would leave the other threads idle at the
-    # end. A model that fails does not stop the others; the rules of those trained are written,
-    # then the first failure is raised.
+    # another model's Spark jobs fill. The segments start first, while this thread builds the
+    # trees' frame: they need not wait for it, and the longest fit started last would leave the
+    # other threads idle at the end. A model that fails does not stop the others; the rules of
+    # those trained are written, then the first failure is raised.
     failures = []
+    frame = None
     with ThreadPoolExecutor(settings.models.concurrent_fits, thread_name_prefix="train") as pool:
-        submitted = {kind: pool.submit(fit, kind) for kind in sorted(kinds, key=lambda k: k != "segments")}
-        futures = [(kind, submitted[kind]) for kind in kinds]
-        for kind, future in futures:
+        submitted = {"segments": pool.submit(fit, "segments", None, {})} if "segments" in kinds else {}
+        if trees:
+            started = time.perf_counter()
+            frame, counts = training_frame(spark, settings, trees, months)
+            summary.seconds["frame"] = round(time.perf_counter() - started, 2)
+            submitted.update({kind: pool.submit(fit, kind, frame, counts) for kind in trees})
+        for kind in kinds:
             try:
-                result, summary.seconds[kind] = future.result()
+                result, summary.seconds[kind] = submitted[kind].result()
             except Exception as exc:  # noqa: BLE001 - raised below, once the others are done
                 failures.append(exc)
                 continue

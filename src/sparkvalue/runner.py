@@ -61,6 +61,8 @@ def run_train(settings: Settings, kinds: tuple[str, ...] | None = None) -> pipel
     cr = ", ".join(f"{k} {v:.3f}" for k, v in summary.consistency.items())
     print(f"value AHP: consistency ratios {cr}")
     print("  weights: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.ahp.items()))
+    if "frame" in summary.seconds:
+        print(f"the trees' model frame ({summary.seconds['frame']:.0f}s)")
     for r in summary.results:
         gate = "promoted to @champion" if r.promoted else "not promoted"
         if r.kind == "segments":

@@ -8,6 +8,7 @@ indicator has a fill value (for a null or NaN); a fill of -1 on a ratio means "n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial, reduce
 
@@ -141,13 +142,15 @@ PROPENSITY: tuple[Indicator, ...] = (
 _LAG_COLUMNS = ("vpn_size", "family_size", "vip_level")
 
 
-def model_frame(subscriber: DataFrame, graph: DataFrame, months: list[str]) -> DataFrame:
+def model_frame(subscriber: DataFrame, graph: DataFrame, months: list[str],
+                keep: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
     """One row per subscriber in `months` who had not left by the month's end.
 
     Joins the silver subscriber and graph features and derives the change
     indicators that need last month's row. `subscriber`/`graph` may hold more
     months; the month before each is read for the lags (`months` need not follow
-    each other).
+    each other). `keep`: the subscriber rows of `months` to join, of all of them (the
+    rows a training sample reads), before they are shuffled; last month's rows are all read.
     """
     lag_months = sorted({*months, *(add_months(m, -1) for m in months)})
     base = subscriber.where(F.col("month").isin(lag_months))
@@ -156,8 +159,9 @@ def model_frame(subscriber: DataFrame, graph: DataFrame, months: list[str]) -> D
         shift_month(F.col("month"), 1).alias("month"),
         *[F.col(c).alias(f"{c}_prev") for c in _LAG_COLUMNS],
     )
+    rows = base.where(F.col("month").isin(months) & (F.col("status") != "cancelled"))
     joined = (
-        base.where(F.col("month").isin(months) & (F.col("status") != "cancelled"))
+        (keep(rows) if keep else rows)
         .join(graph.where(F.col("month").isin(months)), ["subscriber_id", "month"], "left")
         .join(previous, ["subscriber_id", "month"], "left")
     )

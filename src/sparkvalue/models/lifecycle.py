@@ -38,9 +38,8 @@ from sparkvalue.models.training import (
     apply_leaves,
     build_pipeline,
     build_scorer,
-    class_counts,
+    checked_counts,
     class_weights,
-    labelled_keys,
     labelled_rows,
     leaf_table,
     model_split,
@@ -75,18 +74,19 @@ class TrainResult:
 
 
 def train_tree(spark: SparkSession, settings: Settings, spec: ModelSpec, frame: DataFrame,
-               months: list[str], *, max_depth: int | None = None) -> TrainResult:
+               counts: dict[float, int], months: list[str], *, max_depth: int | None = None) -> TrainResult:
     """Train, evaluate, log, register and (if at least as good) promote one tree model.
     `frame`: the model frame of `months` (`indicators.model_frame`) with the model's label
-    (`training.with_labels`), held in memory: the class counts, the sample's draw and the
-    held-out rows are filters of it."""
+    (`training.with_labels`), held in memory, at least the rows the model reads: the sample's
+    draw and the held-out rows are filters of it. `counts`: the model's training rows per class
+    (of all rows, `pipeline.training_frame`)."""
     client = tracking.configure(settings)
     name = tracking.model_name(settings, spec.kind)
     split = model_split(settings, spec, months)
     holdout = labelled_rows(frame, spec, split.holdout).persist(StorageLevel.MEMORY_AND_DISK)
     sample = None
     try:
-        counts = class_counts(labelled_keys(frame, spec, split.train), spec)
+        counts = checked_counts(counts, spec)
         share = negative_share(counts, settings.models.fit_sample)
         tasks = max(1, math.ceil((counts[1.0] + share * counts[0.0]) / FIT_ROWS_PER_PARTITION))
         sample = training_sample(labelled_rows(frame, spec, split.train), share, settings.models.seed) \

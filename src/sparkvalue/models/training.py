@@ -20,7 +20,9 @@ the logistic scorer is fitted with the same weights, so its probability stays ca
 Training time then stops growing with the subscriber base.
 
 Labels: every model's label is joined to the shared model frame once (`with_labels`); a
-model's class counts, sample and held-out rows are filters of the frame held in memory.
+model's sample and held-out rows are filters of the frame held in memory. The frame holds only
+the rows some tree reads; the class counts come from a narrow pass over all rows before it
+(`class_summary`, `pipeline.training_frame`).
 
 Scoring: a fitted tree and a fitted logistic scorer are compiled to column expressions
 (`trees.leaf_expression`, `logistic_expression`) that give what their pipelines give, without
@@ -120,9 +122,16 @@ def frame_columns(settings: Settings, kinds: tuple[str, ...], available: list[st
             continue
         spec = model_spec(settings, kind)
         wanted.update(i.name for i in spec.indicators)
-        if spec.population:  # every name in the condition that is a column (a superset is harmless)
-            wanted.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", spec.population))
+        wanted.update(population_columns([spec], available))
     return [c for c in available if c in wanted]
+
+
+def population_columns(specs: list[ModelSpec], available: list[str]) -> list[str]:
+    """The key and the columns of `available` that the specs' populations name (every name in a
+    condition that is a column: a superset is harmless)."""
+    names = {name for spec in specs if spec.population
+             for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", spec.population)}
+    return [c for c in available if c in {"subscriber_id", "month"} | names]
 
 
 @dataclass(frozen=True)
@@ -173,13 +182,14 @@ def label_column(kind: str) -> str:
 def model_months(settings: Settings, kinds: tuple[str, ...],
                  months: list[str]) -> list[tuple[ModelSpec, tuple[str, ...]]]:
     """Each tree model of `kinds` with its training and held-out months of silver's `months`."""
-    out = []
-    for kind in kinds:
-        if kind != "segments":
-            spec = model_spec(settings, kind)
-            split = model_split(settings, spec, months)
-            out.append((spec, (*split.train, *split.holdout)))
-    return out
+    return [(spec, (*split.train, *split.holdout)) for spec, split in model_splits(settings, kinds, months)]
+
+
+def model_splits(settings: Settings, kinds: tuple[str, ...],
+                 months: list[str]) -> list[tuple[ModelSpec, MonthSplit]]:
+    """Each tree model of `kinds` with its split of silver's `months`."""
+    specs = [model_spec(settings, kind) for kind in kinds if kind != "segments"]
+    return [(spec, model_split(settings, spec, months)) for spec in specs]
 
 
 def with_labels(frame: DataFrame, subscriber: DataFrame,
@@ -222,8 +232,18 @@ def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
     """The rows of the model frame the model is for (all, unless the spec says otherwise)."""
     if spec.population is None:
         return frame
+    return frame.where(population_condition(frame, spec))
+
+
+def population_condition(frame: DataFrame, spec: ModelSpec) -> Column:
+    """The model's population as a condition on `frame`'s columns (true when the spec has none);
+    a condition Spark cannot read on them is a ConfigError naming the setting."""
+    if spec.population is None:
+        return F.lit(True)
     try:
-        return frame.where(F.expr(spec.population))
+        condition = F.expr(spec.population)
+        _ = frame.select(condition).schema  # analysed here, not at the first action
+        return condition
     except (AnalysisException, ParseException) as exc:
         key = spec.kind.replace("propensity-", "propensity.models.")
         detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
@@ -231,9 +251,9 @@ def population(frame: DataFrame, spec: ModelSpec) -> DataFrame:
                           f"silver columns ({exc.getCondition()}): {detail}") from None
 
 
-def class_counts(rows: DataFrame, spec: ModelSpec) -> dict[float, int]:
-    """Rows per class (one small aggregate); both classes must be there."""
-    counts = {r[LABEL]: r["count"] for r in rows.groupBy(LABEL).count().collect()}
+def checked_counts(counts: dict[float, int], spec: ModelSpec) -> dict[float, int]:
+    """The model's training rows per class (`frame_sample`), refused unless both classes are there."""
+    counts = {label: n for label, n in counts.items() if n}
     if len(counts) < 2:
         found = ", ".join(f"{int(k)}: {v:,} rows" for k, v in counts.items()) or "no rows"
         raise TrainingDataError(
@@ -262,11 +282,105 @@ def training_sample(rows: DataFrame, share: float, seed: int) -> DataFrame:
     SAMPLE_WEIGHT: 1 for a positive, 1 / share for a negative."""
     if share >= 1.0:
         return rows.withColumn(SAMPLE_WEIGHT, F.lit(1.0))
-    buckets = 1 << 30
-    draw = F.pmod(F.xxhash64("subscriber_id", "month", F.lit(seed)), F.lit(buckets)) / float(buckets)
     positive = F.col(LABEL) == 1.0
-    return (rows.where(positive | (draw < share))
+    return (rows.where(positive | (sample_draw(seed) < share))
             .withColumn(SAMPLE_WEIGHT, F.when(positive, 1.0).otherwise(1.0 / share)))
+
+
+def sample_draw(seed: int) -> Column:
+    """A row's draw for the training sample, in [0, 1): a hash of subscriber, month and seed, the
+    same for every model (a share s keeps the rows whose draw is under s)."""
+    buckets = 1 << 30
+    return F.pmod(F.xxhash64("subscriber_id", "month", F.lit(seed)), F.lit(buckets)) / float(buckets)
+
+
+# ------------------------------------------------------------------ the trees' frame, narrow first
+#
+# Each tree learns from every positive of its training months and the negatives whose draw
+# (`sample_draw`, one hash for all trees) is under its share, and is evaluated on all rows of its
+# held-out months. The shared frame holds only those wide rows: the class counts (which give the
+# shares) come first from a narrow pass over keys, population columns and labels; the wide rows
+# are then filtered before they are shuffled, on their month and draw (no join needed), and the
+# positives outside that filter let through by a map of hashed keys (`POSITIVE_MAP_BITS`, the
+# same size whatever the number of subscribers; a key it lets through wrongly is a negative
+# whose draw no tree keeps). Every tree's counts, sample and held-out rows stay those of the
+# frame of all rows.
+
+POSITIVE_MAP_BITS = 1 << 26  # 8 MB of 64-bit words: ~1 % of the keys let through at 10 M rows
+
+
+def _map_slot() -> tuple[Column, Column]:
+    """(word, bit) of a row's key in the positives' map: a hash of subscriber and month that the
+    sample's draw does not use; the bit as a long with that one bit set."""
+    slot = f"pmod(xxhash64(subscriber_id, month), {POSITIVE_MAP_BITS}L)"
+    return F.expr(f"shiftright({slot}, 6)"), F.expr(f"shiftleft(1L, CAST({slot} & 63 AS INT))")
+
+
+def class_summary(narrow: DataFrame, splits: list[tuple[ModelSpec, MonthSplit]]) -> DataFrame:
+    """Per word of the positives' map (at most POSITIVE_MAP_BITS / 64 rows): the bits of every
+    tree's training positives hashed to it (`bits`), and each tree's training rows per class
+    (`positives{i}`, `negatives{i}`, i its place in `splits`). `narrow`: keys, the populations'
+    columns and every tree's label (`with_labels`)."""
+    classes = [F.when(population_condition(narrow, spec) & F.col("month").isin(sorted(split.train)),
+                      F.col(label_column(spec.kind))) for spec, split in splits]
+    positive = F.coalesce(reduce(lambda a, b: a | b, [c == 1.0 for c in classes]), F.lit(False))
+    word, bit = _map_slot()
+    none = F.lit(0).cast("long")
+    rows = narrow.select(word.alias("word"), F.when(positive, bit).otherwise(none).alias("bit"),
+                         *[c.alias(f"_class{i}") for i, c in enumerate(classes)])
+    per_class = [agg for i in range(len(splits)) for agg in (
+        F.count_if(F.col(f"_class{i}") == 1.0).alias(f"positives{i}"),
+        F.count_if(F.col(f"_class{i}") == 0.0).alias(f"negatives{i}"))]
+    return rows.groupBy("word").agg(F.bit_or("bit").alias("bits"), F.count(F.lit(1)).alias("rows"),
+                                    *per_class)
+
+
+def summary_counts(summary: DataFrame,
+                   splits: list[tuple[ModelSpec, MonthSplit]]) -> tuple[dict[str, dict[float, int]], int]:
+    """Each tree's training rows per class, and the rows of the frame's months, from
+    `class_summary` (one small aggregate)."""
+    row = summary.agg(F.sum("rows").alias("rows"), *[F.sum(c).alias(c) for i in range(len(splits))
+                                                     for c in (f"positives{i}", f"negatives{i}")]).first()
+    counts = {spec.kind: {1.0: int(row[f"positives{i}"] or 0), 0.0: int(row[f"negatives{i}"] or 0)}
+              for i, (spec, _) in enumerate(splits)}
+    return counts, int(row["rows"] or 0)
+
+
+def reads_on(spec: ModelSpec, columns: list[str], frame: list[str]) -> bool:
+    """Whether every column of the model frame (`frame`'s columns) that the population names is
+    one of `columns`."""
+    return set(population_columns([spec], frame)) <= set(columns)
+
+
+def read_condition(rows: DataFrame, splits: list[tuple[ModelSpec, MonthSplit]], shares: dict[str, float],
+                   seed: int, frame: list[str]) -> Column:
+    """The rows of `rows` some tree of `shares` reads whatever their label: its held-out months and
+    its training rows whose draw is under its share, in its population when that reads on
+    `rows`' columns (`reads_on`; else in all of its months). A condition on the row alone."""
+    draw = sample_draw(seed)
+    read = F.lit(False)
+    for spec, split in splits:
+        if spec.kind not in shares:
+            continue
+        members = population_condition(rows, spec) if reads_on(spec, rows.columns, frame) else F.lit(True)
+        months = F.col("month").isin(sorted(split.holdout)) \
+            | (F.col("month").isin(sorted(split.train)) & (draw < shares[spec.kind]))
+        read = read | (members & months)
+    return read
+
+
+def kept_rows(rows: DataFrame, read: Column, summary: DataFrame | None) -> DataFrame:
+    """`rows` that `read` keeps, and those whose key's bit is set in the positives' map of
+    `summary` (`class_summary`; None: no map). The map is broadcast: a fixed size, no keys."""
+    if summary is None:
+        return rows.where(read)
+    words = summary.where(F.col("bits") != 0).select(F.col("word").alias("_word"),
+                                                     F.col("bits").alias("_bits"))
+    word, bit = _map_slot()
+    mapped = F.coalesce(F.col("_bits").bitwiseAND(F.col("_bit")) != 0, F.lit(False))
+    return (rows.withColumn("_word", word).withColumn("_bit", bit)
+            .join(F.broadcast(words), "_word", "left")
+            .where(read | mapped).drop("_word", "_bit", "_bits"))
 
 
 def with_weights(rows: DataFrame, weights: dict[float, float]) -> DataFrame:
