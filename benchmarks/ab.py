@@ -57,7 +57,7 @@ def main() -> None:
     if args.query == "frame":  # training's shared model frame over silver's months (--month: the last)
         silver = [m for m in pipeline.silver_months(spark, settings) if not args.month or m <= args.month]
         months = silver[-1:]
-        kinds = tree_kinds(settings)  # the frame `pipeline.train` holds for the trees
+        kinds = tree_kinds(settings)  # the trees' frame of all rows (`training_frame` keeps those they read)
 
         def query(spark, settings, _):
             return pipeline.training_frame_query(spark, settings, kinds, silver)

@@ -457,8 +457,9 @@ def training_frame(spark: SparkSession, settings: Settings, trees: tuple[str, ..
     wide = model_frame(subscriber, graph, frame_months)
     # the populations read on silver's subscriber columns (the defaults' do): no joins
     narrow = present if all(tr.reads_on(spec, present.columns, wide.columns) for spec in specs) else wide
+    marks = tr.label_marks(subscriber, labelled).persist(StorageLevel.MEMORY_AND_DISK)  # read twice
     narrow = tr.with_labels(narrow.select(*tr.population_columns(specs, narrow.columns)), subscriber,
-                            labelled)
+                            labelled, marks)
     summary = tr.class_summary(narrow, splits).persist(StorageLevel.MEMORY_AND_DISK)
     counts, everything = tr.summary_counts(summary, splits)
     shares = {kind: tr.negative_share(c, settings.models.fit_sample)
@@ -468,9 +469,10 @@ def training_frame(spark: SparkSession, settings: Settings, trees: tuple[str, ..
     frame = model_frame(subscriber, graph, frame_months,
                         keep=lambda rows: tr.kept_rows(rows, read, summary if sampled else None))
     frame = tr.with_labels(frame.select(*tr.frame_columns(settings, trees, frame.columns)), subscriber,
-                           labelled).persist(StorageLevel.MEMORY_AND_DISK)
+                           labelled, marks).persist(StorageLevel.MEMORY_AND_DISK)
     rows = frame.count()
     summary.unpersist()
+    marks.unpersist()
     log.info("training frame: %d of the %d subscriber-months of the trees' months (held-out months, "
              "positives, the samples' draws)", rows, everything)
     return frame, counts

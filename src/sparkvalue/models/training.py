@@ -192,26 +192,31 @@ def model_splits(settings: Settings, kinds: tuple[str, ...],
     return [(spec, model_split(settings, spec, months)) for spec in specs]
 
 
-def with_labels(frame: DataFrame, subscriber: DataFrame,
-                labelled: list[tuple[ModelSpec, tuple[str, ...]]]) -> DataFrame:
+def with_labels(frame: DataFrame, subscriber: DataFrame, labelled: list[tuple[ModelSpec, tuple[str, ...]]],
+                marks: DataFrame | None = None) -> DataFrame:
     """The model frame plus each model's label (`label_column`): 1.0 / 0.0 in its months, null
     in the others. `frame`'s rows are the subscribers still there in their month, the rows an
     outcome is defined for; `subscriber` is silver, where the events come from.
 
-    Every model's events are marked in one pass over silver (`indicators.event_marks`, which
-    `ModelSpec.outcome` uses too) and joined to the frame once, so that the models' keys,
-    samples and held-out rows are filters of the frame held in memory, not joins. `frame` must
-    hold no cancelled rows (`model_frame` holds none)."""
+    Every model's events are marked in one pass over silver (`label_marks`; `marks`: those
+    already computed) and joined to the frame once, so that the models' keys, samples and
+    held-out rows are filters of the frame held in memory, not joins. `frame` must hold no
+    cancelled rows (`model_frame` holds none)."""
     if not labelled:
         return frame
-    flags = [f"_event{i}" for i in range(len(labelled))]
-    models = list(zip(labelled, flags, strict=True))
-    marked = ind.event_marks(subscriber, [(f, spec.event(), spec.horizon, tuple(months))
-                                          for (spec, months), f in models])
-    joined = frame.join(marked, ["subscriber_id", "month"], "left")
+    marks = label_marks(subscriber, labelled) if marks is None else marks
+    joined = frame.join(marks, ["subscriber_id", "month"], "left")
     return joined.select(*frame.columns, *[
-        F.when(F.col("month").isin(sorted(months)), F.coalesce(F.col(f), F.lit(0.0)))
-        .alias(label_column(spec.kind)) for (spec, months), f in models])
+        F.when(F.col("month").isin(sorted(months)), F.coalesce(F.col(f"_event{i}"), F.lit(0.0)))
+        .alias(label_column(spec.kind)) for i, (spec, months) in enumerate(labelled)])
+
+
+def label_marks(subscriber: DataFrame, labelled: list[tuple[ModelSpec, tuple[str, ...]]]) -> DataFrame:
+    """Every model's events in one pass over silver (`indicators.event_marks`, which
+    `ModelSpec.outcome` uses too): key and one flag per model (`_event{i}`, its place in
+    `labelled`), for the keys with an event in a model's months."""
+    return ind.event_marks(subscriber, [(f"_event{i}", spec.event(), spec.horizon, tuple(months))
+                                        for i, (spec, months) in enumerate(labelled)])
 
 
 def labelled_rows(frame: DataFrame, spec: ModelSpec, months: list[str] | tuple[str, ...]) -> DataFrame:
@@ -317,8 +322,9 @@ def _map_slot() -> tuple[Column, Column]:
 
 
 def class_summary(narrow: DataFrame, splits: list[tuple[ModelSpec, MonthSplit]]) -> DataFrame:
-    """Per word of the positives' map (at most POSITIVE_MAP_BITS / 64 rows): the bits of every
-    tree's training positives hashed to it (`bits`), and each tree's training rows per class
+    """Per word of the positives' map that a positive sets (at most POSITIVE_MAP_BITS / 64 rows;
+    word -1 for the rows that are no tree's training positive): the bits of every tree's
+    training positives hashed to it (`bits`), and each tree's training rows per class
     (`positives{i}`, `negatives{i}`, i its place in `splits`). `narrow`: keys, the populations'
     columns and every tree's label (`with_labels`)."""
     classes = [F.when(population_condition(narrow, spec) & F.col("month").isin(sorted(split.train)),
@@ -326,7 +332,8 @@ def class_summary(narrow: DataFrame, splits: list[tuple[ModelSpec, MonthSplit]])
     positive = F.coalesce(reduce(lambda a, b: a | b, [c == 1.0 for c in classes]), F.lit(False))
     word, bit = _map_slot()
     none = F.lit(0).cast("long")
-    rows = narrow.select(word.alias("word"), F.when(positive, bit).otherwise(none).alias("bit"),
+    rows = narrow.select(F.when(positive, word).otherwise(F.lit(-1).cast("long")).alias("word"),
+                         F.when(positive, bit).otherwise(none).alias("bit"),
                          *[c.alias(f"_class{i}") for i, c in enumerate(classes)])
     per_class = [agg for i in range(len(splits)) for agg in (
         F.count_if(F.col(f"_class{i}") == 1.0).alias(f"positives{i}"),
