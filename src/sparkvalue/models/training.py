@@ -257,7 +257,8 @@ def population_condition(frame: DataFrame, spec: ModelSpec) -> Column:
 
 
 def checked_counts(counts: dict[float, int], spec: ModelSpec) -> dict[float, int]:
-    """The model's training rows per class (`frame_sample`), refused unless both classes are there."""
+    """The model's training rows per class (`pipeline.training_frame`), refused unless both classes
+    are there."""
     counts = {label: n for label, n in counts.items() if n}
     if len(counts) < 2:
         found = ", ".join(f"{int(k)}: {v:,} rows" for k, v in counts.items()) or "no rows"
@@ -311,7 +312,7 @@ def sample_draw(seed: int) -> Column:
 # whose draw no tree keeps). Every tree's counts, sample and held-out rows stay those of the
 # frame of all rows.
 
-POSITIVE_MAP_BITS = 1 << 26  # 8 MB of 64-bit words: ~1 % of the keys let through at 10 M rows
+POSITIVE_MAP_BITS = 1 << 26  # 8 MB of 64-bit words: a million positives let ~1.5 % of the other keys through
 
 
 def _map_slot() -> tuple[Column, Column]:
