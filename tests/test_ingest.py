@@ -73,6 +73,28 @@ def test_rerunning_a_month_replaces_it(spark, two_month_lake):
     assert DeltaTable.forPath(spark, quarantine).history().count() == commits
 
 
+def test_a_repeated_key_stops_the_write_and_the_table_keeps_its_rows(spark, tmp_path):
+    from sparkvalue.models.columns import MATRIX_SUMMARY
+
+    doc, path, where = lh.GOLD["matrix_summary"], str(tmp_path / "matrix_summary"), f"month = '{MONTH}'"
+    schema = ", ".join(f"{name} {kind}" for name, kind, _ in MATRIX_SUMMARY)
+
+    def cells(*groups: str):
+        return spark.createDataFrame(
+            [(MONTH, "high", "high", False, group, 1, "retain", 5, 0.25) for group in groups], schema)
+
+    pipeline._write_checked(cells("a", "b"), path, doc, where)
+    commits = DeltaTable.forPath(spark, path).history().count()
+    with pytest.raises(lh.DuplicateKeyError, match=(
+            r"^gold\.matrix_summary: key \(month, value_tier, stickiness_tier, is_anomalous, "
+            r"segment_group\) is not unique: 2 key value\(s\) repeat, one of them in 3 rows\. "
+            r"Nothing was written\.$")):
+        pipeline._write_checked(cells("a", "a", "a", "b", "b", "c"), path, doc, where)
+    assert DeltaTable.forPath(spark, path).history().count() == commits
+    assert_df_equality(spark.read.format("delta").load(path), cells("a", "b"), ignore_row_order=True,
+                       ignore_nullable=True, ignore_metadata=True)
+
+
 def test_bronze_is_readable_without_spark(spark, two_month_lake):
     from deltalake import DeltaTable
 

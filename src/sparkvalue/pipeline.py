@@ -397,9 +397,11 @@ def _write_checked(df: DataFrame, path: str, doc: lh.TableDoc, where: str, warni
     `warnings`: the configuration silver.warnings' column comments describe."""
     name = f"{doc.layer}.{doc.name}"
     df = documented(df, name, warnings).persist(StorageLevel.MEMORY_AND_DISK)
-    lh.assert_unique(df, doc.key, table=name)
-    lh.replace_partition(df, path, where=where, partition_by=doc.partition, description=doc.description)
-    df.unpersist()
+    try:
+        lh.assert_unique(df, doc.key, table=name)
+        lh.replace_partition(df, path, where=where, partition_by=doc.partition, description=doc.description)
+    finally:
+        df.unpersist()
 
 
 # ------------------------------------------------------------------ models

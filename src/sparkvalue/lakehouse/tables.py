@@ -191,14 +191,16 @@ def table_path(lakehouse: str, doc: TableDoc) -> str:
 
 
 def assert_unique(df: DataFrame, key: tuple[str, ...], *, table: str) -> None:
-    """Raise if `key` repeats in `df` (one small aggregation, nothing collected but a sample)."""
+    """Raise if `key` repeats in `df`: one aggregation whose one row of counts reaches the
+    driver (no key value: a subscriber id never appears in the error or the log)."""
     if not key:
         return
-    dupes = df.groupBy(*key).count().where(F.col("count") > 1).limit(1).collect()
-    if dupes:
+    repeats = (df.groupBy(*key).count().where(F.col("count") > 1)
+               .agg(F.count("*").alias("keys"), F.max("count").alias("most")).first())
+    if repeats["keys"]:
         raise DuplicateKeyError(
-            f"{table}: key ({', '.join(key)}) is not unique; {dupes[0]['count']} rows share one "
-            "key value. Nothing was written."
+            f"{table}: key ({', '.join(key)}) is not unique: {repeats['keys']:,} key value(s) repeat, "
+            f"one of them in {repeats['most']:,} rows. Nothing was written."
         )
 
 
