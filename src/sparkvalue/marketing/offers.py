@@ -162,6 +162,11 @@ def _candidates(settings: Settings) -> Column:
     return F.filter(F.array(*structs), lambda x: x.isNotNull())
 
 
+# the (offer, channel) pairs `_pick` ranks, in its struct's field order
+_PAIRS = ("array<struct<neg_score: double, preference: int, offer_code: string, slot: string, "
+          "family: string, channel: string>>")
+
+
 def _pick(settings: Settings, candidates: Column) -> Column:
     """The greedy list: (offer, channel) pairs in score order, kept while the family, slot and
     channel limits allow."""
@@ -179,9 +184,12 @@ def _pick(settings: Settings, candidates: Column) -> Column:
                 & (F.size(F.filter(acc, lambda a: a["channel"] == x["channel"]))
                    < F.coalesce(F.try_element_at(limits, x["channel"]), F.lit(0))))
 
-    empty = F.filter(pairs, lambda x: F.lit(False))
-    return F.aggregate(pairs, empty, lambda acc, x: F.when(room(acc, x), F.concat(acc, F.array(x)))
-                       .otherwise(acc))
+    def take(acc: Column, x: Column) -> Column:
+        return F.when(room(acc, x), F.concat(acc, F.array(x))).otherwise(acc)
+
+    # from a typed empty list: as `filter(pairs, false)` the sorted pairs were computed twice a
+    # row (the recommendations 20 % slower at 1M)
+    return F.aggregate(pairs, F.array().cast(_PAIRS), take)
 
 
 def _reason(c: Column, picked: Column, per_slot: int) -> Column:
