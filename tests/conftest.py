@@ -150,6 +150,13 @@ def trained(spark, models_lake):
     return settings, pipeline.train(spark, settings)
 
 
+def _cached_rdds(spark) -> set[int]:
+    """Ids of the persisted RDDs of the application's own DataFrames (not Delta's caches of
+    table states, which Delta keeps per snapshot)."""
+    persisted = spark.sparkContext._jsc.getPersistentRDDs()
+    return {i for i in persisted.keySet() if not str(persisted[i].name()).startswith("Delta Table State")}
+
+
 @pytest.fixture(scope="session")
 def scored(spark, trained):
     """Score all months; train a worse stickiness model (depth 1: it must not take the champion
@@ -158,13 +165,15 @@ def scored(spark, trained):
     settings, _ = trained
     lakehouse = settings.path("lakehouse")
     months = pipeline.silver_months(spark, settings)
+    before = _cached_rdds(spark)
     first = pipeline.score(spark, settings, months)
+    left_cached = len(_cached_rdds(spark) - before)  # what scoring left in memory
     kept = {name: lh.read_table(spark, lakehouse, f"gold.{name}").localCheckpoint()
             for name in ("stickiness", "anomaly", "value", "value_tiers", "segments", "segment_profiles",
                          "propensity", "ld_targets")}
     worse = pipeline.train(spark, settings, kinds=("stickiness",), max_depth=1)
     second = pipeline.score(spark, settings, months[-1:])
-    return settings, months, first, second, kept, worse
+    return settings, months, first, second, kept, worse, left_cached
 
 
 @pytest.fixture(scope="session")

@@ -74,21 +74,21 @@ def _scores_with_ties(spark, months: dict[str, int]):
 def test_exact_rank_equals_row_number_across_tasks(spark):
     df = _scores_with_ties(spark, {"2026-09": 1003, "2026-10": 998})
     order = [F.col("score").desc(), F.col("subscriber_id")]
-    ranked = exact_rank(df, partition="month", order=order, rank="rank")
+    ranked, held = exact_rank(df, partition="month", order=order, rank="rank")
     expected = df.withColumn("rank", F.row_number().over(Window.partitionBy("month").orderBy(*order))
                              .cast("long"))
     got = ranked.select("month", "subscriber_id", "score", "rank")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     assert {r["month"]: r["partition_rows"] for r in ranked.select("month", "partition_rows").distinct()
             .collect()} == {"2026-09": 1003, "2026-10": 998}
-    ranked.unpersist()
+    held.unpersist()
 
 
 @pytest.mark.parametrize("n", [1000, 1003, 7])
 def test_tier_sizes_match_the_shares_exactly_despite_ties(spark, n):
     df = _scores_with_ties(spark, {"2026-10": n})
-    ranked = exact_rank(df, partition="month", order=[F.col("score").desc(), F.col("subscriber_id")],
-                        rank="rank")
+    ranked, held = exact_rank(df, partition="month", order=[F.col("score").desc(), F.col("subscriber_id")],
+                              rank="rank")
     tiered = ranked.withColumn("tier", tiers_by_rank(F.col("rank"), F.col("partition_rows"), SHARES))
     counts = {r["tier"]: r["count"] for r in tiered.groupBy("tier").count().collect()}
     expected = expected_tier_sizes(n)
@@ -97,7 +97,7 @@ def test_tier_sizes_match_the_shares_exactly_despite_ties(spark, n):
     worst_high = tiered.where(F.col("tier") == "high").agg(F.min("score")).first()[0]
     best_low = tiered.where(F.col("tier") == "low").agg(F.max("score")).first()[0]
     assert worst_high is None or best_low is None or worst_high >= best_low
-    ranked.unpersist()
+    held.unpersist()
 
 
 # ------------------------------------------------------------------ readable rules
@@ -357,7 +357,7 @@ def test_rules_table_holds_every_leaf_in_words(spark, trained):
 
 
 def test_scoring_twice_from_the_registry_gives_the_same_tables(spark, scored):
-    settings, months, first, second, kept, _ = scored
+    settings, months, first, second, kept, *_ = scored
     assert first.versions == second.versions
     assert set(first.versions) == {"stickiness", "anomaly", "segments",
                                    *(f"propensity-{n}" for n in settings.propensity.models)}
@@ -413,8 +413,15 @@ def test_value_tiers_have_the_configured_shares_every_month(spark, scored):
     assert top > bottom
 
 
+def test_scoring_releases_the_rows_it_held_in_memory(scored):
+    # the ranked rows of the value tiers and propensity deciles among them: a process that
+    # scores, then recommends, must not carry them to the next stage
+    *_, left_cached = scored
+    assert left_cached == 0
+
+
 def test_a_worse_model_does_not_take_the_champion_alias(spark, scored):
-    settings, months, _, again, _, summary = scored
+    settings, months, _, again, _, summary, _ = scored
     (worse,) = summary.results
     assert worse.version == 2 and not worse.promoted
     assert worse.champion_auc is not None and worse.metrics.auc < worse.champion_auc

@@ -663,10 +663,12 @@ def score(spark: SparkSession, settings: Settings, months: list[str] | tuple[str
 
     def propensity_table() -> None:
         started = time.perf_counter()
-        propensity = _propensity(spark, settings, client, frame, scored_at, summary)
-        _write_table(spark, propensity.select(*names(gold.PROPENSITY)), lh.GOLD["propensity"], lakehouse,
-                     in_months, started, summary)
-        propensity.unpersist()
+        propensity, held = _propensity(spark, settings, client, frame, scored_at, summary)
+        try:
+            _write_table(spark, propensity.select(*names(gold.PROPENSITY)), lh.GOLD["propensity"],
+                         lakehouse, in_months, started, summary)
+        finally:
+            held.unpersist()
 
     # two chains at once, each a thread of this Spark application (one's driver-side work, model
     # loading and Delta commits, overlaps the other's jobs): anomaly and propensity beside
@@ -687,12 +689,14 @@ def _score_chain(spark: SparkSession, settings: Settings, client, frame: DataFra
 
     lakehouse = settings.path("lakehouse")
     started = time.perf_counter()
-    value, tiers = _value(spark, settings, frame, stickiness, subscriber, scored_at)
-    _write_table(spark, value.select(*names(gold.VALUE)), lh.GOLD["value"], lakehouse, in_months, started,
-                 summary)
-    started = time.perf_counter()
-    _write_table(spark, tiers, lh.GOLD["value_tiers"], lakehouse, in_months, started, summary)
-    value.unpersist()
+    value, tiers, held = _value(spark, settings, frame, stickiness, subscriber, scored_at)
+    try:
+        _write_table(spark, value.select(*names(gold.VALUE)), lh.GOLD["value"], lakehouse, in_months,
+                     started, summary)
+        started = time.perf_counter()
+        _write_table(spark, tiers, lh.GOLD["value_tiers"], lakehouse, in_months, started, summary)
+    finally:
+        held.unpersist()
     value = lh.read_table(spark, lakehouse, "gold.value").where(in_months)
 
     started = time.perf_counter()
@@ -771,8 +775,9 @@ def _segment_profiles(spark: SparkSession, settings: Settings, frame: DataFrame,
 
 
 def _propensity(spark: SparkSession, settings: Settings, client, frame: DataFrame, scored_at,
-                summary: ScoreSummary) -> DataFrame:
-    """Every propensity model's population scored by its champion; decile within month and model."""
+                summary: ScoreSummary) -> tuple[DataFrame, DataFrame]:
+    """Every propensity model's population scored by its champion; decile within month and model.
+    And the persisted rows that reads (`exact_rank`): unpersist them when done."""
     from sparkvalue.models import lifecycle, tracking
     from sparkvalue.models.indicators import assemble_inputs
     from sparkvalue.models.ranking import exact_rank
@@ -795,9 +800,10 @@ def _propensity(spark: SparkSession, settings: Settings, client, frame: DataFram
         summary.versions[kind] = champion.version
     scored = functools.reduce(DataFrame.unionByName, parts) \
         .withColumn("_part", F.concat_ws("|", "month", "model"))
-    ranked = exact_rank(scored, partition="_part",
-                        order=[F.col("probability").desc(), F.col("subscriber_id")])
-    return ranked.withColumn("decile", F.ceil(F.col("rank") * 10.0 / F.col("partition_rows")).cast("int"))
+    ranked, held = exact_rank(scored, partition="_part",
+                              order=[F.col("probability").desc(), F.col("subscriber_id")])
+    decile = F.ceil(F.col("rank") * 10.0 / F.col("partition_rows")).cast("int")
+    return ranked.withColumn("decile", decile), held
 
 
 def _ld_targets(settings: Settings, frame: DataFrame, segments: DataFrame, scored_at) -> DataFrame:
@@ -816,7 +822,7 @@ def _ld_targets(settings: Settings, frame: DataFrame, segments: DataFrame, score
 
 
 def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness: DataFrame,
-           subscriber: DataFrame, scored_at) -> tuple[DataFrame, DataFrame]:
+           subscriber: DataFrame, scored_at) -> tuple[DataFrame, DataFrame, DataFrame]:
     from sparkvalue.features.columns import names
     from sparkvalue.models import columns as gold
     from sparkvalue.models import value as v
@@ -846,8 +852,8 @@ def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness
                               annual_discount_rate=cfg.clv_annual_discount_rate))
     # Ranked (sorted and persisted) with the gold columns only, not the ~250 of the model frame.
     kept = [c for c in names(gold.VALUE) if c not in ("value_rank", "value_tier")]
-    ranked = v.with_tiers(scored.select(*kept), settings)
-    return ranked, v.tier_validation(ranked, snapshot)
+    ranked, held = v.with_tiers(scored.select(*kept), settings)
+    return ranked, v.tier_validation(ranked, snapshot), held
 
 
 # ------------------------------------------------------------------ marketing

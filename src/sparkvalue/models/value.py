@@ -90,13 +90,14 @@ def value_index(frame: DataFrame, model: AhpModel, settings: Settings) -> DataFr
     return staged.withColumn("value_score", F.least(total, F.lit(100.0)))
 
 
-def with_tiers(scored: DataFrame, settings: Settings) -> DataFrame:
-    """`value_rank` (1 = most valuable; ties broken by subscriber id) and `value_tier`."""
+def with_tiers(scored: DataFrame, settings: Settings) -> tuple[DataFrame, DataFrame]:
+    """`value_rank` (1 = most valuable; ties broken by subscriber id) and `value_tier`; and the
+    persisted rows the result reads (`exact_rank`): unpersist them when done."""
     shares = settings.value.tiers
-    ranked = exact_rank(scored, partition="month",
-                        order=[F.col("value_score").desc(), F.col("subscriber_id")], rank="value_rank")
+    ranked, held = exact_rank(scored, partition="month",
+                              order=[F.col("value_score").desc(), F.col("subscriber_id")], rank="value_rank")
     return ranked.withColumn("value_tier", tiers_by_rank(
-        F.col("value_rank"), F.col("partition_rows"), [(t, getattr(shares, t)) for t in TIER_ORDER]))
+        F.col("value_rank"), F.col("partition_rows"), [(t, getattr(shares, t)) for t in TIER_ORDER])), held
 
 
 def rfm_scores(frame: DataFrame) -> DataFrame:
