@@ -72,3 +72,50 @@ def test_campaign_results_count_arms_apart_and_measure_revenue_change(spark, bas
     assert_df_equality(got.select(*cols), expected, ignore_row_order=True, ignore_nullable=True)
     overall = got.where(F.col("segment_name") == "(all)").first()
     assert overall["lift"] == pytest.approx(2 / 3 - 1 / 2)
+
+
+def test_kpis_rate_each_month_over_its_own_subscribers_and_leave_out_rates_without_any(spark):
+    from sparkvalue.closedloop import kpis
+
+    features = spark.createDataFrame([
+        # subscriber, month, status, payment, tenure, top-ups, services, bundles, MOU
+        ("a", "2026-05", "active", "prepaid", 3, 1, 1, 0, 100.0),
+        ("b", "2026-05", "active", "postpaid", 9, 0, 0, 0, 50.0),
+        ("c", "2026-05", "active", "prepaid", 2, 0, 0, 0, 80.0),
+        ("e", "2026-05", "cancelled", "postpaid", 20, 0, 0, 0, 0.0),
+        ("a", "2026-06", "active", "prepaid", 4, 1, 1, 1, 50.0),
+        ("b", "2026-06", "cancelled", "postpaid", 10, 0, 0, 0, 0.0),
+        ("c", "2026-06", "active", "prepaid", 3, 0, 0, 0, 90.0),
+        ("d", "2026-06", "active", "prepaid", 1, 2, 2, 2, 10.0),  # new: no month before
+        ("e", "2026-06", "cancelled", "postpaid", 21, 0, 0, 0, 0.0),  # gone before the month
+    ], "subscriber_id string, month string, status string, payment_type string, tenure_months int, "
+       "topup_count int, services_held int, bundles_active int, mou double")
+    warnings = spark.createDataFrame([
+        ("a", "2026-05", True, True, False, False, False),    # low usage, downgrade
+        ("b", "2026-05", False, False, True, False, False),   # churn (balance), then cancelled
+    ], "subscriber_id string, month string, w02_low_usage boolean, w04_downgrade boolean, "
+       "w06_churn_balance boolean, w06_churn_rejoiner boolean, w06_churn_offnet_circle boolean")
+    snapshot = spark.createDataFrame([("a", 70.0), ("b", 130.0), ("c", 65.0), ("d", 10.0)],
+                                     "subscriber_id string, revenue_3m_avg double")
+    contacts = spark.createDataFrame([
+        ("treatment", "2026-06-02", "2026-06-09"), ("treatment", "2026-06-03", None),
+        ("control", "2026-06-02", "2026-06-05"), ("treatment", "2026-05-20", "2026-05-21"),
+    ], "arm string, contact_date string, response_date string") \
+        .withColumn("contact_date", F.to_date("contact_date"))
+
+    got = kpis.kpis(features, warnings, snapshot, contacts, ["2026-06"])
+
+    # bundle_rate_churn_warned has no row: its only subscriber (b) is not active any more
+    expected = spark.createDataFrame([
+        ("2026-06", "second_topup_rate_3_5m", 0.5, 1.0, 2.0),  # a topped up, c did not
+        ("2026-06", "vas_penetration", 2 / 3, 2.0, 3.0),       # a, d of the active a, c, d
+        ("2026-06", "bundle_rate", 2 / 3, 2.0, 3.0),
+        ("2026-06", "bundle_rate_downgrade_warned", 1.0, 1.0, 1.0),
+        ("2026-06", "churn_rate", 1 / 3, 1.0, 3.0),            # b of a, b, c active in May
+        ("2026-06", "low_usage_mou_change", -0.5, 50.0, 100.0),
+        ("2026-06", "snapshot_retention_60_120", 1.0, 2.0, 2.0),
+        ("2026-06", "snapshot_retention_120_plus", 0.0, 0.0, 1.0),
+        ("2026-06", "offer_response_rate", 0.5, 1.0, 2.0),
+    ], "month string, kpi string, value double, numerator double, denominator double")
+    assert_df_equality(got.drop("description"), expected, ignore_row_order=True, ignore_nullable=True)
+    assert got.where(F.col("description").isNull()).count() == 0

@@ -38,17 +38,27 @@ DESCRIPTIONS = {
 }
 
 
-def _rate(df: DataFrame, kpi: str, numerator: Column, denominator: Column) -> DataFrame:
-    return df.groupBy("month").agg(F.sum(numerator).cast("double").alias("numerator"),
-                                   F.sum(denominator).cast("double").alias("denominator")) \
-        .select("month", F.lit(kpi).alias("kpi"), "numerator", "denominator")
+def _rates(df: DataFrame, rates: dict[str, tuple[Column, Column, Column]]) -> DataFrame:
+    """Every rate of `rates` (kpi -> (whose rows, numerator, denominator)) in one aggregation of
+    `df` by month: a KPI has a row in a month where at least one of its rows is."""
+    sums = [F.struct(F.lit(kpi).alias("kpi"), F.count(F.when(rows, 1)).alias("rows"),
+                     F.sum(F.when(rows, numerator)).cast("double").alias("numerator"),
+                     F.sum(F.when(rows, denominator)).cast("double").alias("denominator"))
+            for kpi, (rows, numerator, denominator) in rates.items()]
+    return (df.groupBy("month").agg(F.array(*sums).alias("rates"))
+            .select("month", F.inline("rates"))
+            .where(F.col("rows") > 0)
+            .select("month", "kpi", "numerator", "denominator"))
 
 
 def kpis(features: DataFrame, warnings: DataFrame, snapshot: DataFrame, contacts: DataFrame,
          months: list[str]) -> DataFrame:
     """gold.kpis of `months`. `features` and `warnings` must hold the month before the first
     too (for the churn rate and the low-usage change); `snapshot` is (subscriber_id, revenue_3m_avg)
-    of the snapshot month."""
+    of the snapshot month.
+
+    The rates over subscribers come from one join of each month with the month before and one
+    aggregation (the rows without a month before match none of the rates that need it)."""
     key = ["subscriber_id", "month"]
     active = F.col("status") != "cancelled"
     one = F.lit(1)
@@ -56,41 +66,40 @@ def kpis(features: DataFrame, warnings: DataFrame, snapshot: DataFrame, contacts
     bundled = (F.coalesce("bundles_active", F.lit(0)) > 0).cast("int")
     churn_warned = F.coalesce(F.col("w06_churn_balance") | F.col("w06_churn_rejoiner")
                               | F.col("w06_churn_offnet_circle"), F.lit(False))
-    parts = [
-        _rate(f.where(active & (F.col("payment_type") == "prepaid") & F.col("tenure_months").between(3, 5)),
-              "second_topup_rate_3_5m", (F.coalesce("topup_count", F.lit(0)) > 0).cast("int"), one),
-        _rate(f.where(active), "vas_penetration", (F.coalesce("services_held", F.lit(0)) > 0).cast("int"),
-              one),
-        _rate(f.where(active), "bundle_rate", bundled, one),
-    ]
     previous = f.select("subscriber_id", shift_month(F.col("month"), 1).alias("month"),
                         F.col("status").alias("prev_status"), F.col("mou").alias("prev_mou"),
                         F.coalesce("w02_low_usage", F.lit(False)).alias("prev_low_usage"),
                         F.coalesce("w04_downgrade", F.lit(False)).alias("prev_downgrade"),
                         churn_warned.alias("prev_churn_warned"))
-    with_prev = f.join(previous, key)
-    parts.append(_rate(with_prev.where(active & F.col("prev_downgrade")), "bundle_rate_downgrade_warned",
-                       bundled, one))
-    parts.append(_rate(with_prev.where(active & F.col("prev_churn_warned")), "bundle_rate_churn_warned",
-                       bundled, one))
-    parts.append(_rate(with_prev.where(F.col("prev_status") != "cancelled"), "churn_rate",
-                       (F.col("status") == "cancelled").cast("int"), one))
-    low = with_prev.where(F.col("prev_low_usage") & active)
-    parts.append(_rate(low, "low_usage_mou_change", F.col("mou"), F.col("prev_mou")))
+    in_months = F.col("month").isin(months)
+    with_prev = f.where(in_months).join(previous, key, "left")
+    rates = {
+        "second_topup_rate_3_5m": (active & (F.col("payment_type") == "prepaid")
+                                   & F.col("tenure_months").between(3, 5),
+                                   (F.coalesce("topup_count", F.lit(0)) > 0).cast("int"), one),
+        "vas_penetration": (active, (F.coalesce("services_held", F.lit(0)) > 0).cast("int"), one),
+        "bundle_rate": (active, bundled, one),
+        "bundle_rate_downgrade_warned": (active & F.col("prev_downgrade"), bundled, one),
+        "bundle_rate_churn_warned": (active & F.col("prev_churn_warned"), bundled, one),
+        "churn_rate": (F.col("prev_status") != "cancelled", (F.col("status") == "cancelled").cast("int"),
+                       one),
+        "low_usage_mou_change": (F.col("prev_low_usage") & active, F.col("mou"), F.col("prev_mou")),
+    }
+    parts = [_rates(with_prev, rates)]
     cohort = snapshot.select("subscriber_id", F.when(F.col("revenue_3m_avg") >= 120, "120_plus")
                              .when(F.col("revenue_3m_avg") >= 60, "60_120").alias("band")) \
         .where(F.col("band").isNotNull())
-    month_df = features.select("month").distinct()
-    still = f.where(active).select("subscriber_id", "month", F.lit(1).alias("present"))
+    month_df = features.where(in_months).select("month").distinct()
+    still = features.where(in_months & active).select("subscriber_id", "month", F.lit(1).alias("present"))
     retained = cohort.crossJoin(month_df).join(still, key, "left")
-    for band in ("60_120", "120_plus"):
-        parts.append(_rate(retained.where(F.col("band") == band), f"snapshot_retention_{band}",
-                           F.coalesce("present", F.lit(0)), one))
+    parts.append(_rates(retained, {f"snapshot_retention_{band}": (F.col("band") == band,
+                                                                  F.coalesce("present", F.lit(0)), one)
+                                   for band in ("60_120", "120_plus")}))
     contacts_m = contacts.where(F.col("arm") == "treatment") \
         .withColumn("month", F.date_format("contact_date", "yyyy-MM"))
     took = F.col("response_date").isNotNull().cast("int")
-    parts.append(_rate(contacts_m, "offer_response_rate", took, one))
-    out = reduce(DataFrame.unionByName, parts).where(F.col("month").isin(months))
+    parts.append(_rates(contacts_m, {"offer_response_rate": (F.lit(True), took, one)}))
+    out = reduce(DataFrame.unionByName, parts).where(in_months)
     # the low-usage change is a ratio of sums minus one; the others are plain rates
     value = F.try_divide(F.col("numerator"), F.col("denominator"))
     value = F.when(F.col("kpi") == "low_usage_mou_change", value - 1).otherwise(value)
