@@ -997,13 +997,19 @@ def contact_months(spark: SparkSession, settings: Settings) -> list[str]:
 def evaluate(spark: SparkSession, settings: Settings, months: list[str] | tuple[str, ...]) -> EvaluateSummary:
     """Campaign results and uplift by propensity decile of the contacts made in `months`; the
     subscriber tags, marketing track and KPIs of those months."""
+    from sparkvalue.closedloop import campaigns, tags
+    from sparkvalue.features.months import add_months
+
     months = sorted(set(months))
     lakehouse = settings.path("lakehouse")
     in_months = "month IN (" + ", ".join(f"'{m}'" for m in months) + ")"
     history = lh.read_table(spark, lakehouse, "bronze.contact_history").drop("month", "_source_file")
     contacts = history.withColumn("month", F.date_format("contact_date", "yyyy-MM")).where(in_months)
-    revenue = lh.read_table(spark, lakehouse, "silver.subscriber_features").select("subscriber_id", "month",
-                                                                                  "revenue")
+    # the months of revenue the campaign windows and the track read around the contact months
+    reach = max(campaigns.WINDOW, tags.REVENUE_AFTER)
+    around = sorted({add_months(m, k) for m in months for k in range(-reach, reach + 1)})
+    revenue = (lh.read_table(spark, lakehouse, "silver.subscriber_features")
+               .where(F.col("month").isin(around)).select("subscriber_id", "month", "revenue"))
     segments = lh.read_table(spark, lakehouse, "gold.segments").where(in_months)
     summary = EvaluateSummary(months, {})
     # the subscriber tags and KPIs in a second thread, beside the campaign tables and the track

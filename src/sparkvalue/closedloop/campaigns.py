@@ -24,6 +24,7 @@ from sparkvalue.config import Settings
 from sparkvalue.features.months import shift_month
 
 ALL = "(all)"
+WINDOW = 3  # months of revenue before and after the contact month
 
 
 def _offer_costs(settings: Settings) -> Column:
@@ -44,8 +45,8 @@ def offer_models(settings: Settings) -> dict[str, str]:
 
 def contacts_with_revenue(contacts: DataFrame, revenue: DataFrame) -> DataFrame:
     """Contacts (with `month` = contact month) plus `revenue_before` and `revenue_after`: the
-    subscriber's mean revenue over the 3 months before and after the contact month."""
-    offsets = F.explode(F.array(*[F.lit(i) for i in (-3, -2, -1, 1, 2, 3)])).alias("offset")
+    subscriber's mean revenue over the `WINDOW` (3) months before and after the contact month."""
+    offsets = F.explode(F.array(*[F.lit(i) for i in range(-WINDOW, WINDOW + 1) if i])).alias("offset")
     windows = contacts.select("contact_id", "subscriber_id", "month", offsets) \
         .withColumn("revenue_month", shift_month(F.col("month"), F.col("offset")))
     joined = windows.join(revenue.select("subscriber_id", F.col("month").alias("revenue_month"), "revenue"),
@@ -91,7 +92,7 @@ def campaign_results(contacts: DataFrame, revenue: DataFrame, segments: DataFram
     out = _summarise(rows, [*by, "segment_name"], *extra).unionByName(
         _summarise(rows, by, *extra).withColumn("segment_name", F.lit(ALL)))
     incremental = (F.col("revenue_change_treatment") - F.col("revenue_change_control")) \
-        * F.col("contacts_treatment") * 3
+        * F.col("contacts_treatment") * WINDOW
     cost = F.col("responses_treatment") * F.col("unit_cost")
     return out.select("*", incremental.alias("incremental_revenue"), cost.alias("cost"),
                       F.try_divide(incremental, cost).alias("return_on_cost"),

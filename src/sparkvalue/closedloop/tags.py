@@ -18,6 +18,7 @@ from sparkvalue.features.months import month_end, shift_month
 
 HIGH_SENSITIVITY = 0.20
 MEDIUM_SENSITIVITY = 0.05
+REVENUE_AFTER = 2  # the track's revenue change: this month to this many months after
 
 
 def contact_tags(contacts: DataFrame, months: DataFrame) -> DataFrame:
@@ -69,7 +70,7 @@ def marketing_track(recommended: DataFrame, contacts: DataFrame, revenue: DataFr
                               F.col("revenue").alias(name))
 
     return (track.join(revenue_at(0, "revenue"), ["subscriber_id", "month"], "left")
-            .join(revenue_at(2, "revenue_2m_after"), ["subscriber_id", "month"], "left")
+            .join(revenue_at(REVENUE_AFTER, "revenue_2m_after"), ["subscriber_id", "month"], "left")
             .select(*key, F.coalesce("recommended", F.lit(False)).alias("recommended"), "recommended_channel",
                     "rank", F.col("arm").isNotNull().alias("contacted"), "arm", "contact_channel",
                     "contact_date", F.col("response_date").isNotNull().alias("taken"), "response_date",
