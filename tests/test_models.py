@@ -747,6 +747,17 @@ def test_closed_loop_tables_and_the_report_in_headless_chromium(spark, recommend
     assert (totals[0], totals[1]) == (arms["treatment"], arms["control"])
     kpis = table("kpis").where(F.col("month") == month)
     assert kpis.count() == 10 and kpis.where(F.col("value").isNull()).count() == 0
+    # the snapshot cohort is the one frozen in silver's first month, by its revenue then
+    features = lh.read_table(spark, lakehouse, "silver.subscriber_features")
+    first = features.agg(F.min("month")).first()[0]
+    assert first < month
+    cohort = features.where((F.col("month") == first)
+                            & (F.col("revenue_3m_avg") >= settings.value.snapshot_min_revenue))
+    revenue = F.col("revenue_3m_avg")
+    bands = {"snapshot_retention_60_120": cohort.where((revenue >= 60) & (revenue < 120)).count(),
+             "snapshot_retention_120_plus": cohort.where(revenue >= 120).count()}
+    retention = kpis.where(F.col("kpi").startswith("snapshot_retention")).collect()
+    assert {r["kpi"]: r["denominator"] for r in retention} == {k: float(n) for k, n in bands.items()}
 
     path = write_report(spark, settings, month)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -830,6 +830,16 @@ def _ld_targets(settings: Settings, frame: DataFrame, segments: DataFrame, score
             .withColumn("scored_at", scored_at))
 
 
+def snapshot_cohort(subscriber: DataFrame, settings: Settings) -> DataFrame:
+    """The snapshot cohort (拍照客户), frozen in `value.snapshot_month` (default: silver's first
+    month): (subscriber_id, revenue_3m_avg) of that month's subscribers with a 3-month average
+    revenue of at least `value.snapshot_min_revenue`. `subscriber`: silver.subscriber_features."""
+    cfg = settings.value
+    month = cfg.snapshot_month or subscriber.agg(F.min("month")).first()[0]
+    in_cohort = (F.col("month") == month) & (F.col("revenue_3m_avg") >= cfg.snapshot_min_revenue)
+    return subscriber.where(in_cohort).select("subscriber_id", "revenue_3m_avg")
+
+
 def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness: DataFrame,
            subscriber: DataFrame, scored_at) -> tuple[DataFrame, DataFrame, DataFrame]:
     from sparkvalue.features.columns import names
@@ -838,10 +848,7 @@ def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness
 
     cfg = settings.value
     model = v.ahp_model(settings)
-    snapshot_month = cfg.snapshot_month or subscriber.agg(F.min("month")).first()[0]
-    snapshot = (subscriber.where((F.col("month") == snapshot_month)
-                                 & (F.col("revenue_3m_avg") >= cfg.snapshot_min_revenue))
-                .select("subscriber_id").distinct())
+    snapshot = snapshot_cohort(subscriber, settings).select("subscriber_id").distinct()
     horizon = settings.stickiness.horizon_months
     joined = (frame.join(stickiness.select("subscriber_id", "month", "stickiness_score",
                                            F.col("model_version").alias("stickiness_model_version")),
@@ -1076,10 +1083,9 @@ def _tags_and_kpis(spark: SparkSession, settings: Settings, months: list[str], i
     started = time.perf_counter()
     with_previous = [*months, previous_month(months[0])]
     silver_in = F.col("month").isin(with_previous)
-    value = lh.read_table(spark, lakehouse, "gold.value")
-    snapshot_month = settings.value.snapshot_month or value.agg(F.min("month")).first()[0]
-    snapshot = value.where((F.col("month") == snapshot_month) & F.col("in_snapshot")) \
-        .select("subscriber_id", "revenue_3m_avg")
+    # the cohort gold.value flags `in_snapshot`, as it was in its month (not as gold.value's
+    # first scored month saw it, which counted only those still there)
+    snapshot = snapshot_cohort(lh.read_table(spark, lakehouse, "silver.subscriber_features"), settings)
     table = kpis.kpis(lh.read_table(spark, lakehouse, "silver.subscriber_features").where(silver_in),
                       lh.read_table(spark, lakehouse, "silver.warnings").where(silver_in), snapshot,
                       history, months)
