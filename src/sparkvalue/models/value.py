@@ -109,7 +109,10 @@ def rfm_scores(frame: DataFrame) -> DataFrame:
     - M: quintile of the 3-month average revenue.
     """
     activity = (F.col("outgoing_calls") + F.col("sms_count")).cast("double")
-    money = F.coalesce(F.col("revenue_3m_avg"), F.col("revenue"))
+    # to the micro-yuan: an average's last bit depends on the order its rows were summed in, which
+    # differs between runs (a cluster fetches shuffle blocks in another order), and the cuts are
+    # values of the data, so subscribers tied with a cut would otherwise change quintile
+    money = F.round(F.coalesce(F.col("revenue_3m_avg"), F.col("revenue")), 6)
     cuts = frame.groupBy("month").agg(
         F.percentile_approx(activity, [0.2, 0.4, 0.6, 0.8], 10_000).alias("_f_cuts"),
         F.percentile_approx(money, [0.2, 0.4, 0.6, 0.8], 10_000).alias("_m_cuts"))
