@@ -147,7 +147,15 @@ def test_long_distance_flow(spark):
     expected = spark.createDataFrame([(MONTH, "a", "chengdu", 40.0 / 60.0, 2, 60.0)],
                                      "month string, subscriber_id string, ld_top_region string, "
                                      "ld_top_region_share double, ld_regions long, ld_minutes double")
-    assert_df_equality(graph.long_distance_flow(edges, subs), expected, ignore_nullable=True)
+    flows = graph.region_flows(edges, subs)
+    assert_df_equality(
+        flows,
+        spark.createDataFrame([(MONTH, "a", "chengdu", True, 40.0), (MONTH, "a", "hefei", True, 20.0),
+                               (MONTH, "a", "wenzhou", False, 99.0), (MONTH, "b", "wenzhou", False, 5.0)],
+                              "month string, subscriber_id string, callee_region string, "
+                              "long_distance boolean, minutes double"),
+        ignore_nullable=True, ignore_row_order=True)
+    assert_df_equality(graph.long_distance_flow(flows), expected, ignore_nullable=True)
 
 
 def test_community_roles(spark):

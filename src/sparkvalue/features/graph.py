@@ -262,28 +262,51 @@ def churned_contacts(edges: DataFrame, churned: DataFrame, hub_ids: DataFrame) -
         .groupBy("month", F.col("caller_id").alias("subscriber_id")).agg(*_churned_columns())
 
 
-def long_distance_flow(edges: DataFrame, subscribers: DataFrame) -> DataFrame:
-    """The region that receives most of a subscriber's long-distance minutes, and its share.
-
-    Long distance: a callee region other than the caller's home city. Output: month,
-    subscriber_id, ld_top_region, ld_top_region_share, ld_regions, ld_minutes.
+def region_flows(edges: DataFrame, subscribers: DataFrame) -> DataFrame:
+    """Minutes from each subscriber to each callee region in the month, and whether that
+    region is long distance (not the caller's home city). Output: month, subscriber_id,
+    callee_region, long_distance, minutes; the hub contacts included. A subscriber's
+    circle depth is the sum of their flows (`graph_features`), the long-distance flow
+    their top long-distance region (`long_distance_flow`): one pass over the edges for both.
     """
     home = subscribers.select("month", F.col("subscriber_id").alias("caller_id"), "home_city")
-    flows = (
+    return (
         edges.join(home, on=["month", "caller_id"], how="inner")
-        .where(F.col("callee_region") != F.col("home_city"))
-        .groupBy("month", "caller_id", "callee_region").agg(F.sum("minutes").alias("minutes"))
+        .groupBy("month", F.col("caller_id").alias("subscriber_id"), "callee_region",
+                 (F.col("callee_region") != F.col("home_city")).alias("long_distance"))
+        .agg(F.sum("minutes").alias("minutes"))
     )
-    per_caller = Window.partitionBy("month", "caller_id")
-    ranked = flows.select(
+
+
+def long_distance_flow(flows: DataFrame) -> DataFrame:
+    """The region that receives most of a subscriber's long-distance minutes, and its share.
+
+    `flows`: `region_flows`. Long distance: a callee region other than the caller's home
+    city. Output: month, subscriber_id, ld_top_region, ld_top_region_share, ld_regions,
+    ld_minutes.
+    """
+    per_caller = Window.partitionBy("month", "subscriber_id")
+    ranked = flows.where(F.col("long_distance")).select(
         "*", F.sum("minutes").over(per_caller).alias("ld_minutes"),
         F.count("*").over(per_caller).alias("ld_regions"),
         F.row_number().over(per_caller.orderBy(F.desc("minutes"), "callee_region")).alias("rank"))
     return ranked.where(F.col("rank") == 1).select(
-        "month", F.col("caller_id").alias("subscriber_id"),
+        "month", "subscriber_id",
         F.col("callee_region").alias("ld_top_region"),
         (F.col("minutes") / F.greatest(F.col("ld_minutes"), F.lit(1e-9))).alias("ld_top_region_share"),
         "ld_regions", "ld_minutes")
+
+
+def held_for_join(df: DataFrame) -> DataFrame:
+    """`df` computed and held (`localCheckpoint`), marked for a broadcast join when its rows,
+    at the planner's width per row, fit the session's broadcast threshold: the planner
+    cannot size rows computed from checkpoints and would shuffle the other side, however
+    big, to join them. One count reaches the driver, and the rows only under the threshold,
+    as they would for a side whose size the planner knows."""
+    held = df.localCheckpoint()
+    threshold = held.sparkSession._jsparkSession.sessionState().conf().autoBroadcastJoinThreshold()
+    width = 8 + held._jdf.schema().defaultSize()
+    return F.broadcast(held) if 0 <= held.count() * width <= threshold else held
 
 
 def community_roles(communities: DataFrame, ranks: DataFrame, depth: DataFrame) -> DataFrame:
@@ -340,20 +363,21 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
                                 tol=tol), index)
     communities = _with_ids(_communities(index, directed, min_minutes=strong_tie_minutes, max_iter=max_iter),
                             index, label="community")
-    depth = e.groupBy("month", F.col("caller_id").alias("id")).agg(F.sum("minutes").alias("depth"))
+    flows = region_flows(e, subs).localCheckpoint()
+    depth = flows.groupBy("month", F.col("subscriber_id").alias("id")).agg(F.sum("minutes").alias("depth"))
     roles = community_roles(communities, ranks, depth).localCheckpoint()
     known_roles = roles.select("month", "id", "community_role")
     if previous_roles is not None:
         known_roles = known_roles.unionByName(
             previous_roles.where(F.col("month").isin(before)).select("month", "id", "community_role"))
-    churned = (
+    # the contacts who left are few: joined without shuffling the edges where they fit a broadcast
+    churned = held_for_join(
         subscribers.where(F.col("month").isin(*months, *before) & (F.col("status") == "cancelled"))
         .select(shift_month(F.col("month"), 1).alias("month"), F.col("subscriber_id").alias("id"),
                 F.col("month").alias("left_month"))
         .join(known_roles.select(F.col("month").alias("left_month"), "id",
                                  (F.col("community_role") == "leader").alias("is_leader")),
-              on=["left_month", "id"], how="left")
-    )
+              on=["left_month", "id"], how="left"))
     target = F.col("month").isin(months)
     s = subs.where(target)
     e_t = e.where(target)
@@ -365,7 +389,7 @@ def graph_features(edges: DataFrame, subscribers: DataFrame, *, months: list[str
         .join(F.broadcast(hub_ids.withColumnRenamed("id", "subscriber_id").withColumn("is_hub", F.lit(True))),
               on=key, how="left")
         .join(roles.withColumnRenamed("id", "subscriber_id"), on=key, how="left")  # with the PageRank
-        .join(long_distance_flow(e_t, s), on=key, how="left")
+        .join(long_distance_flow(flows.where(target)), on=key, how="left")
     )
     return out.select(
         *[c for c in out.columns if c not in ("is_hub", "circle_breadth", "in_degree")],
