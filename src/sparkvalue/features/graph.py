@@ -313,7 +313,7 @@ def community_roles(communities: DataFrame, ranks: DataFrame, depth: DataFrame) 
     """Size, role and circle depth relative to the community average of each member.
 
     `depth`: (month, id, depth). Role: `leader` for the member with the highest
-    PageRank of a community of two or more (ties: smallest id), `follower` for the
+    PageRank of a community of two or more (to 15 decimals; ties: smallest id), `follower` for the
     others, `single` alone. Output: month, id, pagerank, community, community_size,
     community_role, depth_vs_community. (Revenue deviation is computed where
     revenue and communities meet, in `pipeline.features`.)
@@ -321,7 +321,10 @@ def community_roles(communities: DataFrame, ranks: DataFrame, depth: DataFrame) 
     members = communities.join(ranks, on=["month", "id"], how="inner") \
         .join(depth, on=["month", "id"], how="left")
     group = Window.partitionBy("month", "community")
-    ordered = group.orderBy(F.desc("pagerank"), "id")
+    # PageRanks equal by the graph's symmetry differ in their last bits by the order their
+    # shares were summed in, which differs between runs (and a cluster and local mode): to
+    # 15 decimals they tie, and the smallest id leads, in every run
+    ordered = group.orderBy(F.desc(F.round("pagerank", 15)), "id")
     size = F.count("*").over(group)
     return members.select(
         "month", "id", "pagerank", "community", size.alias("community_size"),
