@@ -33,9 +33,15 @@ def exact_rank(df: DataFrame, *, partition: str, order: list[Column],
               .withColumn("_task", F.spark_partition_id())
               .withColumn("_pos", F.monotonically_increasing_id())
               .persist(StorageLevel.MEMORY_AND_DISK))
-    blocks = (staged.groupBy("_task", partition)
-              .agg(F.count("*").alias("_rows"), F.min("_pos").alias("_first"))
-              .collect())
+    try:
+        blocks = (staged.groupBy("_task", partition)
+                  .agg(F.count("*").alias("_rows"), F.min("_pos").alias("_first"))
+                  .collect())
+    except BaseException:  # a failed job (or an interrupt) leaves no rows held
+        staged.unpersist()
+        if owned:
+            source.unpersist()
+        raise
     offsets, totals = [], {}
     for row in sorted(blocks, key=lambda r: (r[partition], r["_task"])):
         before = totals.get(row[partition], 0)
