@@ -848,7 +848,7 @@ def _value(spark: SparkSession, settings: Settings, frame: DataFrame, stickiness
 
     cfg = settings.value
     model = v.ahp_model(settings)
-    snapshot = snapshot_cohort(subscriber, settings).select("subscriber_id").distinct()
+    snapshot = snapshot_cohort(subscriber, settings).select("subscriber_id")  # one month: unique ids
     horizon = settings.stickiness.horizon_months
     joined = (frame.join(stickiness.select("subscriber_id", "month", "stickiness_score",
                                            F.col("model_version").alias("stickiness_model_version")),
