@@ -2,9 +2,11 @@
 
 Each command is one `sparkvalue <command>` process on its own configuration
 environment (`conf/` copied beside the benchmark's data, plus `bench.yaml`).
-While it runs, the process tree's resident memory is sampled from /proc twice a
-second: the peak of the JVM (the Spark driver, which in local mode also runs the
-executors) and of the whole tree are reported with the wall time.
+While it runs, the process tree's memory is sampled from /proc twice a second: the
+peak resident memory (RSS) of the JVM (the Spark driver, which in local mode also runs
+the executors) and the peak of the whole tree's proportional set size (PSS: a page
+shared by several processes counts once in their sum, where RSS would count it in
+each) are reported with the wall time.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _pss_mb(pid: int) -> float:
+    """The process's proportional set size (its share of each page it maps); its RSS where
+    the kernel gives no smaps_rollup."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _rss_mb(pid)
+
+
 def _is_java(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip() == "java"
@@ -74,8 +88,8 @@ def run_stage(name: str, args: list[str], *, env_dir: Path, log: Path,
                     kids = [k for p in frontier for k in _children(p)]
                     pids += kids
                     frontier = kids
-                sizes = {p: _rss_mb(p) for p in pids}
-                tree, jvm = sum(sizes.values()), sum(v for p, v in sizes.items() if _is_java(p))
+                tree = sum(_pss_mb(p) for p in pids)
+                jvm = sum(_rss_mb(p) for p in pids if _is_java(p))
                 samples.append((time.time(), jvm, tree))
                 peak["tree"] = max(peak["tree"], tree)
                 peak["jvm"] = max(peak["jvm"], jvm)
@@ -129,7 +143,7 @@ def write_report(results: list[dict], out: Path, title: str, command: str) -> No
     (out / "results.json").write_text(json.dumps(report, indent=2))
     lines = [f"# {title}", "", f"Command: `{command}`", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), "",
-             "| subscribers | stage | wall time (s) | peak driver RSS (MB) | peak process tree RSS (MB) "
+             "| subscribers | stage | wall time (s) | peak driver RSS (MB) | peak process tree PSS (MB) "
              "| spill memory / disk (MB) | rows |", "|---:|---|---:|---:|---:|---:|---|"]
     for r in results:
         spilled = f"{r['spill_memory_mb']} / {r['spill_disk_mb']}" if "spill_memory_mb" in r else ""

@@ -139,7 +139,7 @@ def table_seconds(log: Path) -> dict[str, float]:
 
 
 def _peak(samples: list[tuple[float, float, float]], start: float, end: float) -> tuple:
-    """Peak driver and tree RSS (MB) sampled between `start` and `end`; blank if no sample
+    """Peak driver RSS and tree PSS (MB) sampled between `start` and `end`; blank if no sample
     fell in (a stage shorter than the sampling interval)."""
     inside = [s for s in samples if start <= s[0] <= end]
     if not inside:
