@@ -10,17 +10,22 @@ On this machine a whole monthly run varies by up to 12 % per stage from run to r
 than most single changes gain. Here one Spark application computes the query (the
 subscriber features or the graph features of the month, gold.vpn_targets from the month's
 features, segments and call edges, or training's shared model frame of the trees over
-silver's months; to a `noop` sink: no Delta write)
+silver's months) into a scratch Parquet folder beside the set-up (removed at the end), not
+Delta; not to a `noop` sink either: Delta prepares its scans (the files of the months read,
+which size a join's sides for the planner) for every query but a DataSource V2 write such as
+`noop`, where the planner sized every side as its whole table and shuffled joins that the job,
+which persists and writes through Delta's V1 path, broadcasts)
 once to warm up, then `--rounds` times per value, the values alternating, so that drift of
 the machine falls on every value alike. The setting is changed at run time
 (`spark.conf.set`): only settings the SQL planner reads per query (adaptive execution,
 joins, code generation ...) can be compared this way. Prints the seconds of every run and
-the best per value; writes nothing but Spark's event log.
+the best per value; leaves nothing but Spark's event log.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -66,10 +71,12 @@ def main() -> None:
         query = {"subscriber": pipeline.subscriber_query, "graph": pipeline.graph_query,
                  "vpn": pipeline.vpn_targets_query}[args.query]
 
+    scratch = Path(args.work).resolve() / "ab-scratch"
+
     def run(value: str) -> float:
         spark.conf.set(args.setting, value)
         started = time.perf_counter()
-        query(spark, settings, months).write.format("noop").mode("overwrite").save()
+        query(spark, settings, months).write.mode("overwrite").parquet(str(scratch))
         return time.perf_counter() - started
 
     print(f"{args.query} of {months[0]}, {args.setting}", flush=True)
@@ -79,6 +86,7 @@ def main() -> None:
         for value in args.values:
             seconds[value].append(run(value))
             print(f"round {r + 1} {value}: {seconds[value][-1]:.1f} s", flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     for value, runs in seconds.items():
         print(f"{value}: best {min(runs):.1f} s of " + ", ".join(f"{s:.1f}" for s in runs))
 
