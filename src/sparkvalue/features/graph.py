@@ -91,15 +91,18 @@ def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float 
     months computed with it. Output: month, id, pagerank.
     """
     index = index_vertices(vertices)
-    return _with_ids(_pagerank(index, _vid_edges(edges, index), reset_probability=reset_probability,
+    pairs = _vid_edges(edges, index).select("src", "dst").distinct().localCheckpoint()
+    return _with_ids(_pagerank(index, pairs, reset_probability=reset_probability,
                                max_iter=max_iter, tol=tol), index)
 
 
 def _pagerank(index: DataFrame, edges: DataFrame, *, reset_probability: float, max_iter: int,
               tol: float) -> DataFrame:
-    """`pagerank` on vids: `index` from `index_vertices`, edges (src, dst). Output: vid, pagerank."""
+    """`pagerank` on vids: `index` from `index_vertices`, held edges (src, dst), each pair once
+    (the call edges' key is caller, callee and month: `own_edges` holds each once, and is not
+    shuffled again to drop duplicates). Output: vid, pagerank."""
     alpha = 1.0 - reset_probability
-    edges = edges.select("src", "dst").distinct().localCheckpoint()
+    edges = edges.select("src", "dst")
     out_degree = edges.groupBy(F.col("src").alias("vid")).agg(F.count("*").alias("out_degree"))
     sizes = index.groupBy("month").agg(F.count("*").alias("n"))
     state = (
