@@ -39,26 +39,26 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss_mb(pid: int) -> float:
+def _proc_mb(pid: int, name: str, field: str) -> float | None:
+    """The `field:` line (kB) of /proc/<pid>/<name> in MB; None if the process or line is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return 0.0
+    return None
+
+
+def _rss_mb(pid: int) -> float:
+    return _proc_mb(pid, "status", "VmRSS") or 0.0
 
 
 def _pss_mb(pid: int) -> float:
     """The process's proportional set size (its share of each page it maps); its RSS where
     the kernel gives no smaps_rollup."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return _rss_mb(pid)
+    pss = _proc_mb(pid, "smaps_rollup", "Pss")
+    return _rss_mb(pid) if pss is None else pss
 
 
 def _is_java(pid: int) -> bool:
