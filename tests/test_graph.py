@@ -158,6 +158,31 @@ def test_long_distance_flow(spark):
     assert_df_equality(graph.long_distance_flow(flows), expected, ignore_nullable=True)
 
 
+def test_held_rows_are_broadcast_only_under_the_broadcast_threshold(spark):
+    """The churned contacts come from checkpoints the planner cannot size: `held_for_join`
+    counts them and marks them for a broadcast join when rows x width fit the threshold."""
+    rows = spark.createDataFrame([(MONTH, f"c{i}", i % 2 == 0) for i in range(50)],
+                                 "month string, id string, is_leader boolean")
+    edges = spark.createDataFrame([(MONTH, f"c{i}") for i in range(0, 100, 3)], "month string, id string")
+
+    def joined(threshold: str) -> tuple[bool, list]:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", threshold)
+        held = graph.held_for_join(rows)
+        plan = held._jdf.queryExecution().analyzed().toString()
+        out = sorted(edges.join(held, ["month", "id"], "left").collect())
+        return "strategy=broadcast" in plan, out
+
+    previous = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    try:
+        small, under = joined("10MB")
+        big, over = joined("100b")  # 50 rows of ~60 bytes do not fit
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", previous)
+    assert (small, big) == (True, False)
+    assert under == over and len(under) == 34
+    assert sum(r["is_leader"] is True for r in under) == len([i for i in range(0, 50, 3) if i % 2 == 0])
+
+
 def test_community_roles(spark):
     communities = spark.createDataFrame(
         [(MONTH, "a", "a"), (MONTH, "b", "a"), (MONTH, "c", "a"), (MONTH, "d", "d")],
