@@ -1083,10 +1083,11 @@ def _tags_and_kpis(spark: SparkSession, settings: Settings, months: list[str], i
     started = time.perf_counter()
     with_previous = [*months, previous_month(months[0])]
     silver_in = F.col("month").isin(with_previous)
+    features = lh.read_table(spark, lakehouse, "silver.subscriber_features")
     # the cohort gold.value flags `in_snapshot`, as it was in its month (not as gold.value's
     # first scored month saw it, which counted only those still there)
-    snapshot = snapshot_cohort(lh.read_table(spark, lakehouse, "silver.subscriber_features"), settings)
-    table = kpis.kpis(lh.read_table(spark, lakehouse, "silver.subscriber_features").where(silver_in),
+    snapshot = snapshot_cohort(features, settings)
+    table = kpis.kpis(features.where(silver_in),
                       lh.read_table(spark, lakehouse, "silver.warnings").where(silver_in), snapshot,
                       history, months)
     _write_table(spark, table.select(*names(gold.KPIS)), lh.GOLD["kpis"], lakehouse, in_months, started,
