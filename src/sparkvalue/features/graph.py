@@ -81,14 +81,20 @@ def hubs(degrees: DataFrame, *, min_in_degree: int) -> DataFrame:
 
 
 def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float = 0.15,
-             max_iter: int = 30, tol: float = 1e-6) -> DataFrame:
+             max_iter: int = 30, tol: float = 1e-4) -> DataFrame:
     """PageRank of every (month, id) vertex on the directed (month, src, dst) edges.
 
     The same definition as networkx.pagerank without weights: teleport uniformly,
     dangling vertices spread their rank uniformly, ranks of a month sum to one.
-    A month iterates until its L1 change is below `tol` x its vertex count (its ranks
-    then stay as they are), or `max_iter`: a month's ranks do not depend on the other
+    A month iterates until the L1 change of its ranks is below `tol` (its ranks then
+    stay as they are), or `max_iter`: a month's ranks do not depend on the other
     months computed with it. Output: month, id, pagerank.
+
+    Not networkx's stopping rule, `tol` x the vertex count: a month of a million
+    subscribers meets that after the first iteration at any usual `tol`, and its ranks
+    are then not PageRank (at 1M and 1e-6: 17 % of the community leaders of 3+ members
+    other than those of the converged ranks). The L1 change of ranks that sum to one
+    means the same for a city of any size.
     """
     index = index_vertices(vertices)
     pairs = _vid_edges(edges, index).select("src", "dst").distinct().localCheckpoint()
@@ -135,9 +141,9 @@ def _pagerank(index: DataFrame, edges: DataFrame, *, reset_probability: float, m
             .select("month", "vid", "out_degree", "n", F.col("rank").alias("previous"), rank.alias("rank"))
             .localCheckpoint()
         )
-        changes = (new.groupBy("month", "n").agg(F.sum(F.abs(F.col("rank") - F.col("previous"))).alias("err"))
+        changes = (new.groupBy("month").agg(F.sum(F.abs(F.col("rank") - F.col("previous"))).alias("err"))
                    .collect())  # one row per month
-        converged = sorted({*converged, *(r["month"] for r in changes if r["err"] / r["n"] < tol)})
+        converged = sorted({*converged, *(r["month"] for r in changes if r["err"] < tol)})
         state = new.drop("previous")
         if len(converged) == len(changes):
             break
