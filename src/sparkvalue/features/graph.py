@@ -98,7 +98,7 @@ def pagerank(vertices: DataFrame, edges: DataFrame, *, reset_probability: float 
     means the same for a city of any size.
     """
     index = index_vertices(vertices)
-    pairs = _vid_edges(edges, index).select("src", "dst").distinct().localCheckpoint()
+    pairs = _vid_edges(edges, index).select("src", "dst").distinct()  # `_pagerank` holds them
     return _with_ids(_pagerank(index, pairs, reset_probability=reset_probability,
                                max_iter=max_iter, tol=tol), index)
 
